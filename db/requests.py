@@ -1,0 +1,145 @@
+"""Reading and writing `inkwell.requests`: the console uses the sync functions, the worker the async ones."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+import psycopg
+from psycopg.rows import class_row
+from psycopg.types.json import Jsonb
+from pydantic import BaseModel
+
+from db.queries import QUERIES
+
+ACTIVE_STATUSES = ("scheduled", "queued", "running")
+TERMINAL_STATUSES = ("succeeded", "failed", "cancelled")
+
+
+class GenerationRequest(BaseModel):
+    """A row of inkwell.requests, as the console and the worker see it."""
+
+    id: uuid.UUID
+    kind: str
+    input: dict[str, Any]
+    status: str
+    progress: int
+    current_step: str
+    eta_seconds: int | None
+    partial_text: str | None
+    result: dict[str, Any] | None
+    model_name: str | None
+    offline_model: bool | None
+    error_code: str | None
+    error_message: str | None
+    attempts: int
+    requested_by: str
+    queue_name: str
+    scheduled_at: dt.datetime | None
+    created_at: dt.datetime
+    started_at: dt.datetime | None
+    finished_at: dt.datetime | None
+    updated_at: dt.datetime
+    job_id: int | None
+    previous_job_ids: list[int]
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in TERMINAL_STATUSES
+
+
+class NewRequest(BaseModel):
+    """What the submitter stores for one request, once its queue job exists."""
+
+    id: uuid.UUID
+    kind: str
+    input: dict[str, Any]
+    requested_by: str
+    queue_name: str
+    scheduled_at: dt.datetime | None
+    job_id: int
+
+
+def insert_requests(conn: psycopg.Connection, requests: Sequence[NewRequest]) -> None:
+    """One round trip for any number of requests; runs in the caller's transaction."""
+    now = dt.datetime.now(dt.timezone.utc)
+    conn.execute(
+        QUERIES["insert_requests"],
+        {
+            "ids": [r.id for r in requests],
+            "kinds": [r.kind for r in requests],
+            "inputs": [Jsonb(r.input) for r in requests],
+            "statuses": ["scheduled" if r.scheduled_at and r.scheduled_at > now else "queued" for r in requests],
+            "requested_by": [r.requested_by for r in requests],
+            "queue_names": [r.queue_name for r in requests],
+            "scheduled_ats": [r.scheduled_at for r in requests],
+            "job_ids": [r.job_id for r in requests],
+        },
+    )
+
+
+def get_request(conn: psycopg.Connection, request_id: uuid.UUID | str) -> GenerationRequest | None:
+    with conn.cursor(row_factory=class_row(GenerationRequest)) as cur:
+        return cur.execute(QUERIES["get_request"], {"request_id": request_id}).fetchone()
+
+
+def list_recent_requests(conn: psycopg.Connection, limit: int = 20) -> list[GenerationRequest]:
+    with conn.cursor(row_factory=class_row(GenerationRequest)) as cur:
+        return cur.execute(QUERIES["list_recent_requests"], {"limit": limit}).fetchall()
+
+
+async def get_request_async(conn: psycopg.AsyncConnection, request_id: uuid.UUID | str) -> GenerationRequest | None:
+    async with conn.cursor(row_factory=class_row(GenerationRequest)) as cur:
+        await cur.execute(QUERIES["get_request"], {"request_id": request_id})
+        return await cur.fetchone()
+
+
+async def record_progress(
+    conn: psycopg.AsyncConnection,
+    request_id: uuid.UUID | str,
+    *,
+    progress: int,
+    step: str,
+    eta_seconds: int | None,
+    partial_text: str | None,
+) -> None:
+    await conn.execute(
+        QUERIES["record_progress"],
+        {
+            "request_id": request_id,
+            "progress": max(0, min(100, progress)),
+            "step": step,
+            "eta_seconds": eta_seconds,
+            "partial_text": partial_text,
+        },
+    )
+
+
+async def store_result(
+    conn: psycopg.AsyncConnection,
+    request_id: uuid.UUID | str,
+    *,
+    result: dict[str, Any],
+    model_name: str,
+    offline_model: bool,
+) -> None:
+    await conn.execute(
+        QUERIES["store_result"],
+        {
+            "request_id": request_id,
+            "result": Jsonb(result),
+            "model_name": model_name,
+            "offline_model": offline_model,
+        },
+    )
+
+
+async def record_error(
+    conn: psycopg.AsyncConnection, request_id: uuid.UUID | str, *, error_code: str, error_message: str
+) -> None:
+    await conn.execute(
+        QUERIES["record_error"],
+        {"request_id": request_id, "error_code": error_code, "error_message": error_message},
+    )

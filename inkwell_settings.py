@@ -1,0 +1,52 @@
+"""The one settings object, read from the environment by the console and the worker alike."""
+
+from __future__ import annotations
+
+import functools
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class InkwellSettings(BaseSettings):
+    # An empty variable counts as unset (INKWELL_LLM_BASE_URL= selects the offline model).
+    model_config = SettingsConfigDict(env_prefix="INKWELL_", extra="ignore", env_ignore_empty=True)
+
+    # The database is the queue: Procrastinate and Inkwell's tables live in it.
+    database_url: str | None = Field(default=None, validation_alias="DATABASE_URL")
+
+    # Any OpenAI-compatible endpoint (OpenAI, Ollama, vLLM, llama.cpp server) by base URL.
+    # With neither a base URL nor an API key, the built-in offline model answers.
+    llm_base_url: str | None = None
+    llm_api_key: SecretStr | None = None
+    llm_model: str = "gpt-4o-mini"
+    llm_stream: bool = True
+    llm_timeout_seconds: float = Field(default=60.0, gt=0)
+    # Seconds the offline model takes to stream an answer, so progress is visible; 0 answers at once.
+    offline_model_seconds: float = Field(default=1.5, ge=0)
+
+    # Transient faults (429, 5xx, time-outs, dropped connections) are retried by the queue,
+    # never by the SDK, so attempts are counted once and shown in the history.
+    max_attempts: int = Field(default=3, ge=1, le=10)
+    retry_base_seconds: float = Field(default=2.0, ge=0)
+    retry_max_seconds: float = Field(default=120.0, ge=0)
+    # Hard time limit for one attempt of a task; a hung call is cancelled and retried.
+    task_time_limit_seconds: float = Field(default=300.0, gt=0)
+
+    # Progress rows are written at most this often per job (plus at every step change).
+    progress_write_interval_seconds: float = Field(default=0.25, ge=0)
+
+    worker_concurrency: int = Field(default=10, ge=1)
+    # A worker silent for this long is presumed dead and its jobs are re-queued.
+    stalled_worker_seconds: float = Field(default=30.0, gt=0)
+    # How often a worker looks for such jobs (seconds, 1–59).
+    stalled_check_seconds: int = Field(default=15, ge=1, le=59)
+
+    @property
+    def offline_model(self) -> bool:
+        return self.llm_base_url is None and self.llm_api_key is None
+
+
+@functools.cache
+def get_settings() -> InkwellSettings:
+    return InkwellSettings()
