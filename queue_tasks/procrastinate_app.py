@@ -1,0 +1,39 @@
+"""The Procrastinate App shared by the worker and the console."""
+
+from __future__ import annotations
+
+from procrastinate import App, PsycopgConnector
+
+from inkwell_settings import get_settings
+
+# Every module that defines tasks: the worker imports them at start.
+TASK_MODULES = ["queue_tasks.titles", "queue_tasks.maintenance"]
+
+
+def _worker_defaults() -> dict:
+    settings = get_settings()
+    # A dead worker is noticed after stalled_worker_seconds; live ones must beat well inside that.
+    heartbeat = max(0.5, min(10.0, settings.stalled_worker_seconds / 3))
+    return {
+        "update_heartbeat_interval": heartbeat,
+        "stalled_worker_timeout": settings.stalled_worker_seconds,
+        "concurrency": settings.worker_concurrency,
+        # Retries wake no NOTIFY (it fires on insert only): poll often enough to pick them up.
+        "fetch_job_polling_interval": 1.0,
+        "abort_job_polling_interval": 1.0,
+    }
+
+
+def _connector() -> PsycopgConnector:
+    settings = get_settings()
+    # The pool opens only when the worker (or the console) opens the app, so importing this
+    # module needs no database.
+    return PsycopgConnector(
+        conninfo=settings.database_url or "",
+        min_size=1,
+        max_size=max(4, min(20, settings.worker_concurrency + 2)),
+        kwargs={"application_name": "inkwell-worker"},
+    )
+
+
+app = App(connector=_connector(), import_paths=TASK_MODULES, worker_defaults=_worker_defaults())

@@ -1,0 +1,105 @@
+"""Submitting requests: each request row and its queue job are written in one transaction.
+
+The job INSERT runs on the caller's connection (Procrastinate's `configure(connection=...)`),
+inside the same transaction as the request rows, so a crash or an error at any point leaves
+either both or neither.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import psycopg
+import pydantic
+from procrastinate.tasks import Task
+
+from db.connection import database_errors_as_unavailable
+from db.requests import NewRequest, insert_requests
+from queue_tasks.models import TitlesInput
+from queue_tasks.titles import KIND as TITLES, generate_titles
+
+logger = logging.getLogger("inkwell.jobs")
+
+
+@dataclass(frozen=True)
+class JobKind:
+    name: str
+    label: str
+    input_model: type[pydantic.BaseModel]
+    task: Task
+
+
+JOB_KINDS: dict[str, JobKind] = {
+    TITLES: JobKind(TITLES, "Titles", TitlesInput, generate_titles),
+}
+
+DEFAULT_QUEUE = "default"
+MAX_REQUESTER_CHARS = 100
+
+
+class SubmitError(ValueError):
+    """The submission was refused before anything was written."""
+
+
+def _check_requester(requested_by: str) -> str:
+    name = (requested_by or "").strip()
+    if not name:
+        raise SubmitError("Say who is asking: the requester name is empty.")
+    if len(name) > MAX_REQUESTER_CHARS:
+        raise SubmitError(f"The requester name is longer than {MAX_REQUESTER_CHARS} characters.")
+    return name
+
+
+def submit_requests(
+    conn: psycopg.Connection,
+    kind: str,
+    inputs: Sequence[pydantic.BaseModel],
+    *,
+    requested_by: str,
+    schedule_at: dt.datetime | None = None,
+    queue: str = DEFAULT_QUEUE,
+) -> list[uuid.UUID]:
+    """Queue one request per input, all in one transaction; returns the request ids in order."""
+    if kind not in JOB_KINDS:
+        raise SubmitError(f"Unknown kind of job {kind!r}; known kinds: {', '.join(JOB_KINDS)}.")
+    if not inputs:
+        raise SubmitError("Nothing to submit.")
+    if schedule_at is not None and schedule_at.tzinfo is None:
+        raise SubmitError("A scheduled start needs a time zone.")
+    job_kind = JOB_KINDS[kind]
+    requester = _check_requester(requested_by)
+    request_ids = [uuid.uuid4() for _ in inputs]
+    with database_errors_as_unavailable(), conn.transaction():
+        job_ids = job_kind.task.configure(connection=conn, queue=queue, schedule_at=schedule_at).batch_defer(
+            *({"request_id": str(request_id)} for request_id in request_ids)
+        )
+        insert_requests(
+            conn,
+            [
+                NewRequest(
+                    id=request_id,
+                    kind=kind,
+                    input=data.model_dump(mode="json"),
+                    requested_by=requester,
+                    queue_name=queue,
+                    scheduled_at=schedule_at,
+                    job_id=job_id,
+                )
+                for request_id, data, job_id in zip(request_ids, inputs, job_ids)
+            ],
+        )
+    if len(request_ids) == 1:
+        logger.info("request %s job %s (%s): queued by %s", request_ids[0], job_ids[0], kind, requester)
+    else:
+        logger.info("%d %s requests queued by %s (jobs %s–%s)", len(request_ids), kind, requester, job_ids[0], job_ids[-1])
+    return request_ids
+
+
+def submit_titles_request(
+    conn: psycopg.Connection, data: TitlesInput, *, requested_by: str, schedule_at: dt.datetime | None = None
+) -> uuid.UUID:
+    return submit_requests(conn, TITLES, [data], requested_by=requested_by, schedule_at=schedule_at)[0]
