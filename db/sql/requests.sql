@@ -49,3 +49,23 @@ UPDATE inkwell.requests
        eta_seconds = NULL,
        updated_at = now()
  WHERE id = %(request_id)s
+
+-- lock_request --
+-- One request by id, locked for the rest of the transaction (cancel and retry decide on its state).
+SELECT * FROM inkwell.requests WHERE id = %(request_id)s FOR UPDATE
+
+-- attach_new_job --
+-- A request starts over on a new queue job; the old job id is kept for the event timeline.
+UPDATE inkwell.requests
+   SET previous_job_ids = CASE WHEN job_id IS NULL THEN previous_job_ids ELSE previous_job_ids || job_id END,
+       job_id = %(job_id)s,
+       status = 'queued',
+       current_step = 'Queued',
+       progress = 0,
+       eta_seconds = NULL,
+       partial_text = NULL,
+       error_code = NULL,
+       error_message = NULL,
+       finished_at = NULL,
+       updated_at = now()
+ WHERE id = %(request_id)s
