@@ -1,0 +1,116 @@
+"""What every page of the console shares: the cached pool, the model banner, the requester's
+name, status badges, safe rendering of model output, and the "queue unavailable" message.
+
+Each page imports this module, so every page also runs on its own under AppTest.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import re
+import time
+from collections.abc import Iterator
+
+import psycopg
+import psycopg_pool
+import streamlit as st
+
+from db.connection import QueueUnavailable, console_connection, open_pool
+from inkwell_settings import get_settings
+
+UNAVAILABLE_MESSAGE = "Queue unavailable — try again later. The page recovers by itself when the database is back."
+STATUS_BADGES = {
+    "scheduled": ":violet-badge[:material/schedule: scheduled]",
+    "queued": ":gray-badge[:material/hourglass_empty: queued]",
+    "running": ":blue-badge[:material/progress_activity: running]",
+    "succeeded": ":green-badge[:material/check_circle: succeeded]",
+    "failed": ":red-badge[:material/error: failed]",
+    "cancelled": ":orange-badge[:material/cancel: cancelled]",
+}
+# A second click on Submit within this many seconds with the same content is the same request.
+DUPLICATE_SUBMIT_WINDOW_SECONDS = 10.0
+
+
+@st.cache_resource(show_spinner=False)
+def _pool_for(database_url: str) -> psycopg_pool.ConnectionPool:
+    return open_pool(database_url)
+
+
+def get_pool() -> psycopg_pool.ConnectionPool:
+    url = get_settings().database_url
+    if not url:
+        st.error("DATABASE_URL is not set. Start Inkwell with `./run`, which starts a database, or set DATABASE_URL.")
+        st.stop()
+    return _pool_for(url)
+
+
+@contextlib.contextmanager
+def database() -> Iterator[psycopg.Connection]:
+    """A connection for one piece of the page; raises QueueUnavailable when the database is down."""
+    with console_connection(get_pool()) as conn:
+        yield conn
+
+
+def show_unavailable(error: QueueUnavailable | None = None) -> None:
+    st.error(UNAVAILABLE_MESSAGE, icon=":material/cloud_off:")
+
+
+def page_header(title: str) -> None:
+    st.title(title)
+    show_model_banner()
+    requester_sidebar()
+
+
+def show_model_banner() -> None:
+    settings = get_settings()
+    if settings.offline_model:
+        st.info(
+            "**Offline model in use.** Results come from Inkwell's built-in offline model: quick, "
+            "deterministic, topic-specific drafts, not a language model. Set `INKWELL_LLM_BASE_URL` "
+            "(and `INKWELL_LLM_API_KEY`) to use OpenAI, Ollama, vLLM or a llama.cpp server.",
+            icon=":material/cloud_off:",
+        )
+
+
+def requester_sidebar() -> str:
+    """The name a person gives once per browser session; stored on each request they submit."""
+    st.session_state.setdefault("requester", "")
+    with st.sidebar:
+        st.text_input("Your name", key="requester", max_chars=100, placeholder="e.g. Ana from Marketing")
+    return st.session_state["requester"].strip()
+
+
+def status_badge(status: str) -> str:
+    return STATUS_BADGES.get(status, status)
+
+
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:])")
+
+
+def escape_markdown(text: str) -> str:
+    """Model output is data, never markup: no HTML, links, images, colours or maths get through."""
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", text).replace("\n", "  \n")
+
+
+def is_duplicate_submission(content: object) -> bool:
+    """True when the same content was submitted from this browser session a moment ago.
+
+    Guards against a double click on Submit sending two reruns that would queue the job twice.
+    """
+    key = hashlib.sha256(json.dumps(content, sort_keys=True, default=str).encode()).hexdigest()
+    recent: dict[str, float] = st.session_state.setdefault("recent_submissions", {})
+    now = time.monotonic()
+    for old_key in [k for k, at in recent.items() if now - at > DUPLICATE_SUBMIT_WINDOW_SECONDS]:
+        del recent[old_key]
+    if key in recent:
+        return True
+    recent[key] = now
+    return False
+
+
+def forget_submission(content: object) -> None:
+    """A submission that failed may be tried again at once."""
+    key = hashlib.sha256(json.dumps(content, sort_keys=True, default=str).encode()).hexdigest()
+    st.session_state.setdefault("recent_submissions", {}).pop(key, None)
