@@ -17,8 +17,11 @@ import psycopg
 import psycopg_pool
 import streamlit as st
 
+from procrastinate.manager import JobManager
+
 from db.connection import QueueUnavailable, console_connection, open_pool
 from inkwell_settings import get_settings
+from queue_tasks.actions import job_manager_for
 
 UNAVAILABLE_MESSAGE = "Queue unavailable — try again later. The page recovers by itself when the database is back."
 STATUS_BADGES = {
@@ -44,6 +47,17 @@ def get_pool() -> psycopg_pool.ConnectionPool:
         st.error("DATABASE_URL is not set. Start Inkwell with `./run`, which starts a database, or set DATABASE_URL.")
         st.stop()
     return _pool_for(url)
+
+
+@st.cache_resource(show_spinner=False)
+def _job_manager_for(database_url: str) -> JobManager:
+    return job_manager_for(_pool_for(database_url))
+
+
+def get_job_manager() -> JobManager:
+    """Procrastinate's JobManager on the console's pool, for cancel and retry."""
+    get_pool()
+    return _job_manager_for(get_settings().database_url)
 
 
 @contextlib.contextmanager
