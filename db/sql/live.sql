@@ -1,0 +1,26 @@
+-- list_live_requests --
+-- Waiting and running requests, newest first, filtered; reads only the partial index requests_unfinished_idx.
+SELECT *
+  FROM inkwell.requests
+ WHERE status IN ('scheduled', 'queued', 'running')
+   AND status = ANY(%(statuses)s::text[])
+   AND (%(kinds)s::text[] IS NULL OR kind = ANY(%(kinds)s::text[]))
+   AND (%(requested_by)s::text IS NULL OR requested_by = %(requested_by)s::text)
+ ORDER BY created_at DESC, id DESC
+ LIMIT %(limit)s
+
+-- count_live_requests --
+-- How many waiting and running requests match the filters (asked only when the list is cut short).
+SELECT count(*)
+  FROM inkwell.requests
+ WHERE status IN ('scheduled', 'queued', 'running')
+   AND status = ANY(%(statuses)s::text[])
+   AND (%(kinds)s::text[] IS NULL OR kind = ANY(%(kinds)s::text[]))
+   AND (%(requested_by)s::text IS NULL OR requested_by = %(requested_by)s::text)
+
+-- list_live_requests_by_id --
+-- Given requests in their current state, newest first (requests someone just acted on).
+SELECT *
+  FROM inkwell.requests
+ WHERE id = ANY(%(ids)s::uuid[])
+ ORDER BY created_at DESC, id DESC

@@ -1,0 +1,172 @@
+"""Live: the requests waiting or running, refreshed every second, each with progress and a Cancel button."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import psycopg
+import streamlit as st
+
+from console_ui import database, escape_markdown, get_job_manager, page_header, show_unavailable, status_badge
+from db.connection import QueueUnavailable
+from db.live import LiveFilters, list_live_requests, list_live_requests_by_id
+from db.requests import ACTIVE_STATUSES, GenerationRequest
+from inkwell_settings import get_settings
+from queue_tasks.actions import ActionRefused, cancel_request
+from queue_tasks.submit import JOB_KINDS
+
+# A request someone cancelled here stays in the list this long after it ended, so they see it end.
+CANCELLED_VISIBLE_SECONDS = 30
+PARTIAL_TEXT_TAIL_CHARS = 300
+
+
+def browser_zone() -> dt.tzinfo:
+    """The time zone the browser reports; UTC when it reports none (or one this server does not know)."""
+    try:
+        return ZoneInfo(st.context.timezone or "UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        return dt.timezone.utc
+
+
+def duration(seconds: float) -> str:
+    """4 min 10 s, 2 h 5 min, 3 d 4 h: precise when close, rounder when far."""
+    seconds = max(0, round(seconds))
+    minutes, secs = divmod(seconds, 60)
+    hours, minutes = divmod(minutes, 60)
+    days, hours = divmod(hours, 24)
+    if days:
+        return f"{days} d {hours} h"
+    if hours:
+        return f"{hours} h {minutes} min"
+    if minutes:
+        return f"{minutes} min {secs} s" if secs else f"{minutes} min"
+    return f"{secs} s"
+
+
+def chosen_filters() -> LiveFilters:
+    st.session_state.setdefault("live_kinds", [])
+    st.session_state.setdefault("live_statuses", [])
+    st.session_state.setdefault("live_only_mine", False)
+    kinds, statuses, mine = st.columns([2, 2, 1], vertical_alignment="bottom")
+    kinds.multiselect(
+        "Kind", list(JOB_KINDS), format_func=lambda name: JOB_KINDS[name].label, placeholder="All kinds", key="live_kinds"
+    )
+    statuses.multiselect("Status", list(ACTIVE_STATUSES), placeholder="All statuses", key="live_statuses")
+    mine.toggle("Only mine", key="live_only_mine")
+    requester = st.session_state["requester"].strip()
+    if st.session_state["live_only_mine"] and not requester:
+        st.caption("Enter your name in the sidebar to see only your requests.")
+    return LiveFilters(
+        statuses=st.session_state["live_statuses"],
+        kinds=st.session_state["live_kinds"],
+        requested_by=requester if st.session_state["live_only_mine"] and requester else None,
+    )
+
+
+def cancel(request_id: uuid.UUID, topic: str) -> None:
+    """Cancel button callback: runs before the panel redraws, so the panel shows the outcome.
+
+    `topic` is already escaped for Markdown."""
+    try:
+        with database() as conn:
+            outcome = cancel_request(conn, get_job_manager(), request_id)
+    except ActionRefused as refusal:
+        st.session_state["live_notice"] = (str(refusal), ":material/info:")
+    except QueueUnavailable:
+        st.session_state["live_notice"] = ("Not cancelled: the queue is unavailable — try again later.", ":material/cloud_off:")
+    else:
+        st.session_state.setdefault("live_cancelled", set()).add(str(request_id))
+        message = f"Cancelled “{topic}”." if outcome == "cancelled" else f"Cancelling “{topic}”: the worker is stopping it."
+        st.session_state["live_notice"] = (message, ":material/cancel:")
+
+
+def recently_cancelled(conn: psycopg.Connection, shown: set[uuid.UUID]) -> list[GenerationRequest]:
+    """Requests cancelled from this page that left the live list a moment ago, so their end is seen."""
+    followed: set[str] = st.session_state.setdefault("live_cancelled", set())
+    now = dt.datetime.now(dt.timezone.utc)
+    visible = []
+    for request in list_live_requests_by_id(conn, list(followed)):
+        if request.id in shown:
+            continue
+        if request.finished_at and (now - request.finished_at).total_seconds() > CANCELLED_VISIBLE_SECONDS:
+            followed.discard(str(request.id))
+        else:
+            visible.append(request)
+    return visible
+
+
+def progress_text(request: GenerationRequest) -> str:
+    left = f" · about {duration(request.eta_seconds)} left" if request.eta_seconds is not None else ""
+    return f"{escape_markdown(request.current_step)}{left}"
+
+
+def start_text(request: GenerationRequest, zone: dt.tzinfo) -> str:
+    starts = request.scheduled_at
+    if starts is None:
+        return "Scheduled"
+    local = f"{starts.astimezone(zone):%Y-%m-%d %H:%M:%S %Z}"
+    wait = (starts - dt.datetime.now(dt.timezone.utc)).total_seconds()
+    if wait > 0:
+        return f":material/schedule: Starts at {local} — starts in {duration(wait)}"
+    return f":material/schedule: Was due at {local} — waiting for a worker to pick it up"
+
+
+def show_request(request: GenerationRequest, zone: dt.tzinfo) -> None:
+    topic = escape_markdown(str(request.input.get("topic", "")))
+    with st.container(border=True):
+        head, who, action = st.columns([6, 3, 1], vertical_alignment="center")
+        head.markdown(f"{status_badge(request.status)} **{topic}**")
+        kind = JOB_KINDS[request.kind].label if request.kind in JOB_KINDS else request.kind
+        who.caption(f"{escape_markdown(request.requested_by)} · {escape_markdown(kind)} · submitted {request.created_at.astimezone(zone):%H:%M:%S}")
+        if request.status in ACTIVE_STATUSES:
+            action.button("Cancel", key=f"cancel_{request.id}", on_click=cancel, args=(request.id, topic))
+        if request.status == "scheduled":
+            st.caption(start_text(request, zone))
+        elif request.status in ACTIVE_STATUSES:
+            st.progress(request.progress / 100, text=progress_text(request))
+        else:
+            st.caption(escape_markdown(request.current_step))
+        # Procrastinate counts finished attempts; a running request is on the one after them.
+        attempt = request.attempts if request.status == "running" else request.attempts + 1
+        if request.status in ACTIVE_STATUSES and attempt > 1:
+            st.caption(f"Attempt {attempt} of {get_settings().max_attempts}")
+        if request.status == "running" and request.partial_text:
+            st.caption(f"…{escape_markdown(request.partial_text[-PARTIAL_TEXT_TAIL_CHARS:])}")
+
+
+def show_empty_state(filters: LiveFilters) -> None:
+    if filters.narrows:
+        st.info("No waiting or running jobs match these filters.", icon=":material/filter_alt_off:")
+        return
+    st.info("No jobs waiting or running — submit a topic on the Submit page.", icon=":material/inbox:")
+    st.page_link("pages/1_Submit.py", label="Submit a topic", icon=":material/add_circle:")
+
+
+@st.fragment(run_every=1.0)
+def live_requests(filters: LiveFilters) -> None:
+    if notice := st.session_state.pop("live_notice", None):
+        message, icon = notice
+        st.toast(message, icon=icon)
+    try:
+        with database() as conn:
+            live = list_live_requests(conn, filters)
+            ended = recently_cancelled(conn, {request.id for request in live.requests})
+    except QueueUnavailable:
+        show_unavailable()
+        return
+    if not live.requests and not ended:
+        show_empty_state(filters)
+        return
+    if live.is_cut_short:
+        st.caption(f"Showing the newest {len(live.requests):,} of {live.total:,}. Narrow the filters to see the others.")
+    zone = browser_zone()
+    for request in sorted(live.requests + ended, key=lambda r: (r.created_at, r.id), reverse=True):
+        show_request(request, zone)
+
+
+st.set_page_config(page_title="Live · Inkwell", page_icon=":material/monitoring:", layout="wide")
+page_header("Live")
+st.caption("Requests waiting or running, newest first. The list refreshes itself every second.")
+live_requests(chosen_filters())
