@@ -7,11 +7,13 @@ Each page imports this module, so every page also runs on its own under AppTest.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import hashlib
 import json
 import re
 import time
 from collections.abc import Iterator
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import psycopg
 import psycopg_pool
@@ -94,6 +96,14 @@ def requester_sidebar() -> str:
     with st.sidebar:
         st.text_input("Your name", key="requester", max_chars=100, placeholder="e.g. Ana from Marketing")
     return st.session_state["requester"].strip()
+
+
+def browser_zone() -> dt.tzinfo:
+    """The time zone the browser reports; UTC when it reports none (or one this server does not know)."""
+    try:
+        return ZoneInfo(st.context.timezone or "UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        return dt.timezone.utc
 
 
 def status_badge(status: str) -> str:

@@ -4,12 +4,19 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pydantic
 import streamlit as st
 
-from console_ui import database, escape_markdown, forget_submission, is_duplicate_submission, page_header, show_unavailable
+from console_ui import (
+    browser_zone,
+    database,
+    escape_markdown,
+    forget_submission,
+    is_duplicate_submission,
+    page_header,
+    show_unavailable,
+)
 from db.connection import QueueUnavailable
 from queue_tasks.bulk_input import MAX_BULK_ROWS, BulkInput, BulkInputRefused, RefusedLine, parse_pasted_topics, parse_titles_csv
 from queue_tasks.models import TitlesInput, describe_validation_error
@@ -24,14 +31,6 @@ MAX_CSV_MEGABYTES = 20
 
 class StartRefused(ValueError):
     """The chosen start time cannot be used; nothing is queued."""
-
-
-def browser_zone() -> dt.tzinfo:
-    """The time zone the browser reports; UTC when it reports none (or one this server does not know)."""
-    try:
-        return ZoneInfo(st.context.timezone or "UTC")
-    except (ZoneInfoNotFoundError, ValueError):
-        return dt.timezone.utc
 
 
 def plural(count: int, noun: str) -> str:

@@ -4,12 +4,19 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import psycopg
 import streamlit as st
 
-from console_ui import database, escape_markdown, get_job_manager, page_header, show_unavailable, status_badge
+from console_ui import (
+    browser_zone,
+    database,
+    escape_markdown,
+    get_job_manager,
+    page_header,
+    show_unavailable,
+    status_badge,
+)
 from db.connection import QueueUnavailable
 from db.live import LiveFilters, list_live_requests, list_live_requests_by_id
 from db.requests import ACTIVE_STATUSES, GenerationRequest
@@ -20,14 +27,6 @@ from queue_tasks.submit import JOB_KINDS
 # A request someone cancelled here stays in the list this long after it ended, so they see it end.
 CANCELLED_VISIBLE_SECONDS = 30
 PARTIAL_TEXT_TAIL_CHARS = 300
-
-
-def browser_zone() -> dt.tzinfo:
-    """The time zone the browser reports; UTC when it reports none (or one this server does not know)."""
-    try:
-        return ZoneInfo(st.context.timezone or "UTC")
-    except (ZoneInfoNotFoundError, ValueError):
-        return dt.timezone.utc
 
 
 def duration(seconds: float) -> str:
