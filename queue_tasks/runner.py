@@ -55,11 +55,11 @@ async def run_request(context: JobContext, request_id: str, handler: RequestHand
     settings = get_settings()
     pool = context.app.connector.pool
     job = context.job
-    attempt = job.attempts + 1
     async with pool.connection() as conn:
         request = await get_request_async(conn, request_id)
     if request is None:
         raise PermanentJobError("request_missing", f"No request {request_id} exists for job {job.id}.")
+    attempt = request.attempts  # counted by the job-status trigger when this run started
 
     logger.info("request %s job %s (%s): picked up, attempt %d of %d", request_id, job.id, request.kind, attempt, settings.max_attempts)
     progress = JobProgress(pool, uuid.UUID(request_id), min_interval=settings.progress_write_interval_seconds)

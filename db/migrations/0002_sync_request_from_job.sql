@@ -14,8 +14,8 @@ BEGIN
                WHEN 'failed' THEN 'failed'
                ELSE 'cancelled'  -- cancelled before it ran, or aborted while running
            END,
-           -- Procrastinate counts finished attempts; a running job is on the next one.
-           attempts = NEW.attempts + CASE WHEN NEW.status = 'doing' THEN 1 ELSE 0 END,
+           -- Each start is one attempt. (Procrastinate's own counter also counts a manual retry.)
+           attempts = r.attempts + CASE WHEN NEW.status = 'doing' AND OLD.status <> 'doing' THEN 1 ELSE 0 END,
            current_step = CASE
                WHEN NEW.status = 'doing' AND NEW.abort_requested THEN 'Cancelling…'
                WHEN NEW.status = 'doing' AND OLD.status = 'doing' THEN r.current_step

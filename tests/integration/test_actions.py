@@ -70,6 +70,7 @@ def test_retrying_a_failed_request_runs_it_again_and_it_can_succeed(db, manager,
     request = finished(db, request_id)
     assert request.status == "succeeded"
     assert request.job_id == failed.job_id
+    assert (failed.attempts, request.attempts) == (1, 2), "each run is one attempt, the manual retry itself is none"
     events = [row[0] for row in db.execute("SELECT type FROM procrastinate_events WHERE job_id = %s ORDER BY id", (request.job_id,))]
     assert "failed" in events and "retried" in events and events[-1] == "succeeded"
 
