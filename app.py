@@ -1,60 +1,68 @@
-"""Inkwell console — home page: request titles, and watch the latest requests live."""
+"""Inkwell console — home page. Editors request titles and follow the latest requests live;
+operators read the Overview: status counts, queue depth, throughput, wait and run times,
+failures and workers."""
 
 from __future__ import annotations
 
+import pandas as pd
 import pydantic
 import streamlit as st
 
 from console_ui import (
+    browser_zone,
     database,
     escape_markdown,
     forget_submission,
     is_duplicate_submission,
     page_header,
     show_unavailable,
+    show_workers,
     status_badge,
 )
 from db.connection import QueueUnavailable
-from db.requests import GenerationRequest, list_recent_requests
+from db.overview import FinishedInInterval, OverviewFigures, WaitAndRunTimes, overview_figures
+from db.requests import ACTIVE_STATUSES, TERMINAL_STATUSES, GenerationRequest, list_recent_requests
+from inkwell_settings import get_settings
 from queue_tasks.models import TitlesInput, describe_validation_error
-from queue_tasks.submit import SubmitError, submit_titles_request
+from queue_tasks.submit import DEFAULT_QUEUE, SubmitError, submit_titles_request
 
-st.set_page_config(page_title="Inkwell", page_icon=":material/edit_note:", layout="wide")
-page_header("Inkwell")
-st.caption("Ask the model for titles. The work runs as a background job; this page follows it live.")
+# The Overview's counts scan a large table: read them at most this often, whatever the number of viewers.
+OVERVIEW_REFRESH_SECONDS = 5
 
-with st.form("titles_form"):
-    topic = st.text_area("Topic", placeholder="e.g. composting in small apartments", max_chars=500)
-    left, middle, right = st.columns([2, 2, 1])
-    audience = left.text_input("Audience (optional)", placeholder="e.g. city renters")
-    tone = middle.text_input("Tone (optional)", placeholder="e.g. friendly")
-    count = right.number_input("Number of titles", min_value=1, max_value=20, value=5, step=1)
-    submitted = st.form_submit_button("Request titles", type="primary")
 
-if submitted:
-    requester = st.session_state.get("requester", "").strip()
-    try:
-        data = TitlesInput(topic=topic, audience=audience, tone=tone, count=int(count))
-    except pydantic.ValidationError as error:
-        st.error(f"Nothing was queued. {describe_validation_error(error)}", icon=":material/error:")
-    else:
-        content = {"kind": "titles", "input": data.model_dump(), "requester": requester}
-        if not requester:
-            st.warning("Enter your name in the sidebar first, so your requests can be found later.")
-        elif is_duplicate_submission(content):
-            st.info("That request was just submitted; it is listed below.")
+def request_titles() -> None:
+    with st.form("titles_form"):
+        topic = st.text_area("Topic", placeholder="e.g. composting in small apartments", max_chars=500)
+        left, middle, right = st.columns([2, 2, 1])
+        audience = left.text_input("Audience (optional)", placeholder="e.g. city renters")
+        tone = middle.text_input("Tone (optional)", placeholder="e.g. friendly")
+        count = right.number_input("Number of titles", min_value=1, max_value=20, value=5, step=1)
+        submitted = st.form_submit_button("Request titles", type="primary")
+
+    if submitted:
+        requester = st.session_state.get("requester", "").strip()
+        try:
+            data = TitlesInput(topic=topic, audience=audience, tone=tone, count=int(count))
+        except pydantic.ValidationError as error:
+            st.error(f"Nothing was queued. {describe_validation_error(error)}", icon=":material/error:")
         else:
-            try:
-                with database() as conn:
-                    submit_titles_request(conn, data, requested_by=requester)
-            except QueueUnavailable:
-                forget_submission(content)
-                show_unavailable()
-            except SubmitError as error:
-                forget_submission(content)
-                st.error(str(error))
+            content = {"kind": "titles", "input": data.model_dump(), "requester": requester}
+            if not requester:
+                st.warning("Enter your name in the sidebar first, so your requests can be found later.")
+            elif is_duplicate_submission(content):
+                st.info("That request was just submitted; it is listed below.")
             else:
-                st.success(f"Queued: titles for “{escape_markdown(data.topic)}”. Progress shows below.")
+                try:
+                    with database() as conn:
+                        submit_titles_request(conn, data, requested_by=requester)
+                except QueueUnavailable:
+                    forget_submission(content)
+                    show_unavailable()
+                except SubmitError as error:
+                    forget_submission(content)
+                    st.error(str(error))
+                else:
+                    st.success(f"Queued: titles for “{escape_markdown(data.topic)}”. Progress shows below.")
 
 
 def show_request(request: GenerationRequest) -> None:
@@ -93,4 +101,111 @@ def recent_requests() -> None:
         show_request(request)
 
 
-recent_requests()
+@st.cache_data(ttl=OVERVIEW_REFRESH_SECONDS, show_spinner=False)
+def load_overview(database_url: str) -> OverviewFigures:
+    """Cached per database: every viewer and every rerun within the TTL shares one read."""
+    with database() as conn:
+        return overview_figures(
+            conn,
+            stale_after_seconds=get_settings().stalled_worker_seconds,
+            always_listed_queues=[DEFAULT_QUEUE],
+        )
+
+
+def show_status_counts(counts: dict[str, int]) -> None:
+    st.subheader("Requests by status")
+    for column, status in zip(st.columns(6), (*ACTIVE_STATUSES, *TERMINAL_STATUSES)):
+        column.metric(status.capitalize(), f"{counts.get(status, 0):,}")
+
+
+def show_queue_depth(figures: OverviewFigures) -> None:
+    st.subheader("Queues")
+    frame = pd.DataFrame(
+        {
+            "Queue": [q.queue_name for q in figures.queues],
+            "Waiting": [q.waiting for q in figures.queues],
+            "Scheduled": [q.scheduled for q in figures.queues],
+            "Running": [q.running for q in figures.queues],
+            "Paused": ["paused" if q.is_paused else "" for q in figures.queues],
+        }
+    )
+    st.dataframe(frame, hide_index=True)
+    st.caption("Pause or resume a queue on the Workers and queues page.")
+
+
+def throughput_frame(intervals: list[FinishedInInterval]) -> pd.DataFrame:
+    return pd.DataFrame(
+        {"Succeeded": [i.succeeded for i in intervals], "Failed": [i.failed for i in intervals]},
+        index=pd.Index([i.interval_start.astimezone(browser_zone()) for i in intervals], name="Finished"),
+    )
+
+
+def show_throughput(figures: OverviewFigures) -> None:
+    st.subheader("Finished requests")
+    per_minute, per_hour = st.tabs(["Last hour, per minute", "Last day, per hour"])
+    colours = ["#2e7d32", "#c62828"]
+    per_minute.bar_chart(throughput_frame(figures.finished_per_minute), color=colours)
+    per_hour.bar_chart(throughput_frame(figures.finished_per_hour), color=colours)
+
+
+def seconds(value: float | None) -> str:
+    return "—" if value is None else f"{value:,.1f} s"
+
+
+def show_wait_and_run_times(times: WaitAndRunTimes) -> None:
+    st.subheader("Wait and run time, last 24 h")
+    wait_median, wait_p95, run_median, run_p95 = st.columns(4)
+    wait_median.metric("Wait, median", seconds(times.wait_median))
+    wait_p95.metric("Wait, p95", seconds(times.wait_p95))
+    run_median.metric("Run time, median", seconds(times.run_median))
+    run_p95.metric("Run time, p95", seconds(times.run_p95))
+    st.caption(
+        f"Over {times.requests:,} requests that succeeded or failed. Wait: from when a request was due "
+        "(submitted, or its scheduled time) to its first start. Run time: from first start to the end, retries included."
+    )
+
+
+def show_failures(figures: OverviewFigures) -> None:
+    st.subheader("Failures by error code, last 24 h")
+    if not figures.failures:
+        st.success("No request failed in the last 24 hours.", icon=":material/check_circle:")
+        return
+    frame = pd.DataFrame(
+        {
+            "Error code": [f.error_code for f in figures.failures],
+            "Failures": [f.failures for f in figures.failures],
+            "Last failed": [f.last_failed_at.astimezone(browser_zone()) for f in figures.failures],
+            "Latest message": [f.latest_message or "" for f in figures.failures],
+        }
+    )
+    st.dataframe(frame, hide_index=True)
+    st.caption("Find and retry them on the History page (status: failed).")
+
+
+@st.fragment(run_every=OVERVIEW_REFRESH_SECONDS)
+def overview() -> None:
+    try:
+        figures = load_overview(get_settings().database_url)
+    except QueueUnavailable:
+        show_unavailable()
+        return
+    show_status_counts(figures.requests_by_status)
+    queues, workers = st.columns(2)
+    with queues:
+        show_queue_depth(figures)
+    with workers:
+        show_workers(figures.workers)
+    show_throughput(figures)
+    show_wait_and_run_times(figures.wait_and_run_times)
+    show_failures(figures)
+
+
+st.set_page_config(page_title="Inkwell", page_icon=":material/edit_note:", layout="wide")
+page_header("Inkwell")
+requests_tab, overview_tab = st.tabs(["Requests", "Overview"])
+with requests_tab:
+    st.caption("Ask the model for titles. The work runs as a background job; this page follows it live.")
+    request_titles()
+    recent_requests()
+with overview_tab:
+    overview()

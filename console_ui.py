@@ -15,6 +15,7 @@ import time
 from collections.abc import Iterator
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import pandas as pd
 import psycopg
 import psycopg_pool
 import streamlit as st
@@ -138,3 +139,40 @@ def forget_submission(content: object) -> None:
     """A submission that failed may be tried again at once."""
     key = hashlib.sha256(json.dumps(content, sort_keys=True, default=str).encode()).hexdigest()
     st.session_state.setdefault("recent_submissions", {}).pop(key, None)
+
+
+def show_workers(workers: list) -> None:
+    """Workers from procrastinate_workers with their heartbeat; stale ones are flagged.
+
+    Takes any rows with `id`, `last_heartbeat`, `running_jobs` and `is_stale` (db.queues.WorkerStatus).
+    """
+    st.subheader("Workers")
+    if not workers:
+        st.warning(
+            "No worker is running, so no job starts. Start one with `python -m procrastinate --app=queue_tasks.app worker`.",
+            icon=":material/engineering:",
+        )
+        return
+    frame = pd.DataFrame(
+        {
+            "Worker": [w.id for w in workers],
+            "Last heartbeat": [w.last_heartbeat.astimezone(browser_zone()) for w in workers],
+            "Running jobs": [w.running_jobs for w in workers],
+            "State": ["stale: no recent heartbeat" if w.is_stale else "alive" for w in workers],
+        }
+    )
+    st.dataframe(
+        frame,
+        hide_index=True,
+        column_config={"Last heartbeat": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm:ss")},
+    )
+    stale = [w for w in workers if w.is_stale]
+    stale_after = get_settings().stalled_worker_seconds
+    if stale:
+        st.warning(
+            f"{len(stale)} worker(s) missed their heartbeat for over {stale_after:g} s; "
+            "their running jobs are put back in the queue.",
+            icon=":material/heart_broken:",
+        )
+    else:
+        st.caption(f"A worker silent for over {stale_after:g} s is presumed dead; its running jobs are put back in the queue.")

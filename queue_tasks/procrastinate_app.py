@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from procrastinate import App, PsycopgConnector
+from procrastinate.connector import BaseConnector
 
 from inkwell_settings import get_settings
+from queue_tasks.job_manager import PauseAwareJobManager
 
 # Every module that defines tasks: the worker imports them at start.
 TASK_MODULES = ["queue_tasks.titles", "queue_tasks.maintenance"]
@@ -21,6 +23,9 @@ def _worker_defaults() -> dict:
         # Retries wake no NOTIFY (it fires on insert only): poll often enough to pick them up.
         "fetch_job_polling_interval": 1.0,
         "abort_job_polling_interval": 1.0,
+        # On SIGTERM, running jobs get this long to finish; the rest are handed back to the queue
+        # (runner.py turns the shutdown cancellation into a `worker_shutdown` retry).
+        "shutdown_graceful_timeout": 10.0,
     }
 
 
@@ -36,4 +41,18 @@ def _connector() -> PsycopgConnector:
     )
 
 
-app = App(connector=_connector(), import_paths=TASK_MODULES, worker_defaults=_worker_defaults())
+class InkwellApp(App):
+    """Procrastinate's App whose workers never fetch from a paused queue, copies included."""
+
+    def __init__(self, **options):
+        super().__init__(**options)
+        self.job_manager = PauseAwareJobManager(connector=self.connector)
+
+    def with_connector(self, connector: BaseConnector) -> App:
+        # App.with_connector builds a plain App, with a plain JobManager.
+        copy = super().with_connector(connector)
+        copy.job_manager = PauseAwareJobManager(connector=connector)
+        return copy
+
+
+app = InkwellApp(connector=_connector(), import_paths=TASK_MODULES, worker_defaults=_worker_defaults())

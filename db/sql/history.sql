@@ -1,0 +1,37 @@
+-- history_page --
+-- Requests matching the History filters, newest first, after a keyset (created_at, id); NULL filters match all.
+SELECT id, kind, status, input ->> 'topic' AS topic, requested_by, queue_name, attempts,
+       created_at, started_at, finished_at, model_name, error_code, error_message,
+       CASE jsonb_typeof(result -> 'titles') WHEN 'array' THEN result -> 'titles' END AS titles
+  FROM inkwell.requests
+ WHERE status = ANY(%(statuses)s::text[])
+   AND (%(kind)s::text IS NULL OR kind = %(kind)s::text)
+   AND (%(requester)s::text IS NULL OR lower(requested_by) = lower(%(requester)s::text))
+   AND (%(submitted_from)s::timestamptz IS NULL OR created_at >= %(submitted_from)s::timestamptz)
+   AND (%(submitted_before)s::timestamptz IS NULL OR created_at < %(submitted_before)s::timestamptz)
+   AND (%(text_pattern)s::text IS NULL OR inkwell.request_search_text(input, result) ILIKE %(text_pattern)s::text)
+   AND (%(after_created_at)s::timestamptz IS NULL
+        OR (created_at, id) < (%(after_created_at)s::timestamptz, %(after_id)s::uuid))
+ ORDER BY created_at DESC, id DESC
+ LIMIT %(limit)s
+
+-- count_history_up_to --
+-- How many requests match the History filters, counting no further than a limit (so it stays cheap).
+SELECT count(*) FROM (
+    SELECT 1
+      FROM inkwell.requests
+     WHERE status = ANY(%(statuses)s::text[])
+       AND (%(kind)s::text IS NULL OR kind = %(kind)s::text)
+       AND (%(requester)s::text IS NULL OR lower(requested_by) = lower(%(requester)s::text))
+       AND (%(submitted_from)s::timestamptz IS NULL OR created_at >= %(submitted_from)s::timestamptz)
+       AND (%(submitted_before)s::timestamptz IS NULL OR created_at < %(submitted_before)s::timestamptz)
+       AND (%(text_pattern)s::text IS NULL OR inkwell.request_search_text(input, result) ILIKE %(text_pattern)s::text)
+     LIMIT %(limit)s
+) AS matching
+
+-- request_events --
+-- The event timeline of a request: what Procrastinate recorded for its current and earlier jobs.
+SELECT job_id, type::text AS type, at
+  FROM procrastinate_events
+ WHERE job_id = ANY(%(job_ids)s::bigint[])
+ ORDER BY at, id

@@ -1,0 +1,61 @@
+-- fetch_job_unless_paused --
+-- Procrastinate's fetch_job, through the copy of its fetch function that skips paused queues.
+SELECT id, status, task_name, priority, lock, queueing_lock, args, scheduled_at, queue_name, attempts, worker_id
+    FROM inkwell.fetch_job_unless_paused(%(queues)s::varchar[], %(worker_id)s);
+
+-- queue_summaries --
+-- Per queue: jobs waiting (due now), scheduled for later, running, requests failed in the last hour, and its pause.
+WITH jobs AS (
+    SELECT queue_name,
+           count(*) FILTER (WHERE status = 'todo' AND (scheduled_at IS NULL OR scheduled_at <= now())) AS waiting,
+           count(*) FILTER (WHERE status = 'todo' AND scheduled_at > now()) AS scheduled,
+           count(*) FILTER (WHERE status = 'doing') AS running
+      FROM procrastinate_jobs
+     WHERE status IN ('todo', 'doing')
+     GROUP BY queue_name
+), failures AS (
+    SELECT queue_name, count(*) AS failed_last_hour
+      FROM inkwell.requests
+     WHERE finished_at > now() - interval '1 hour' AND status = 'failed'
+     GROUP BY queue_name
+), names AS (
+    SELECT queue_name FROM jobs
+    UNION SELECT queue_name FROM failures
+    UNION SELECT queue_name FROM inkwell.queue_pauses
+    UNION SELECT unnest(%(always_listed)s::text[])
+)
+SELECT names.queue_name,
+       coalesce(jobs.waiting, 0) AS waiting,
+       coalesce(jobs.scheduled, 0) AS scheduled,
+       coalesce(jobs.running, 0) AS running,
+       coalesce(failures.failed_last_hour, 0) AS failed_last_hour,
+       pauses.paused_by,
+       pauses.paused_at
+  FROM names
+  LEFT JOIN jobs USING (queue_name)
+  LEFT JOIN failures USING (queue_name)
+  LEFT JOIN inkwell.queue_pauses AS pauses USING (queue_name)
+ ORDER BY names.queue_name
+
+-- pause_queue --
+-- Stop workers fetching from a queue; returns nothing when it was already paused.
+INSERT INTO inkwell.queue_pauses (queue_name, paused_by)
+VALUES (%(queue_name)s, %(paused_by)s)
+ON CONFLICT (queue_name) DO NOTHING
+RETURNING queue_name
+
+-- resume_queue --
+-- Let workers fetch from a queue again (a trigger wakes them); returns the pause that was lifted, if any.
+DELETE FROM inkwell.queue_pauses
+ WHERE queue_name = %(queue_name)s
+RETURNING queue_name, paused_by, paused_at
+
+-- list_workers --
+-- Registered workers, their last heartbeat, whether it is too old, and how many jobs each is running.
+SELECT workers.id,
+       workers.last_heartbeat,
+       now() - workers.last_heartbeat > make_interval(secs => %(stale_after_seconds)s) AS is_stale,
+       (SELECT count(*) FROM procrastinate_jobs AS jobs
+         WHERE jobs.worker_id = workers.id AND jobs.status = 'doing') AS running_jobs
+  FROM procrastinate_workers AS workers
+ ORDER BY workers.id

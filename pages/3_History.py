@@ -1,0 +1,482 @@
+"""History: finished requests, newest first. Filter them, page through them, open one to see what
+happened, retry or cancel one, the selected rows or everything the filter matches, export as CSV.
+
+The table is a snapshot, read again only when the filters, the page or the data change through this
+page (or on Refresh): row selections must keep pointing at the rows the user saw.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import dataclass
+
+import pandas as pd
+import psycopg_pool
+import streamlit as st
+
+from console_ui import (
+    browser_zone,
+    database,
+    escape_markdown,
+    get_job_manager,
+    get_pool,
+    page_header,
+    show_unavailable,
+    status_badge,
+)
+from db.connection import QueueUnavailable, console_connection
+from db.history import (
+    MIN_SEARCH_CHARS,
+    PAGE_SIZE,
+    HistoryFilter,
+    HistoryPage,
+    HistoryRow,
+    JobEvent,
+    PageStart,
+    count_history_up_to,
+    export_history_csv,
+    history_page,
+    matching_requests,
+    request_events,
+)
+from db.requests import ACTIVE_STATUSES, TERMINAL_STATUSES, GenerationRequest, get_request
+from queue_tasks.actions import RETRYABLE_STATUSES, ActionRefused, cancel_request, cancel_requests, retry_request, retry_requests
+from queue_tasks.submit import JOB_KINDS
+
+# "More than 10,000 match" is as precise as a person needs, and counting stays cheap on a huge table.
+COUNT_LIMIT = 10_000
+EXPORT_MAX_ROWS = 100_000
+# A bulk action runs one transaction per request; larger sets are done in several confirmed rounds.
+BULK_MAX_REQUESTS = 1_000
+ACTIONABLE = {"retry": RETRYABLE_STATUSES, "cancel": ACTIVE_STATUSES}
+VERBS = {"retry": "Retry", "cancel": "Cancel"}
+DONE = {"retry": "retried", "cancel": "cancelled"}
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    filters: HistoryFilter
+    start: PageStart | None
+    page: HistoryPage
+    matching: int
+
+
+@dataclass(frozen=True)
+class BulkPlan:
+    """A bulk action waiting for the user's confirmation, on exactly the requests counted."""
+
+    action: str
+    request_ids: list[uuid.UUID]
+    statuses: list[str]
+    more_match: bool
+
+
+# --- what happened after a click, shown at the top of the next run ---
+
+
+def notify(kind: str, text: str) -> None:
+    st.session_state["history_notice"] = (kind, text)
+
+
+def show_notice() -> None:
+    notice = st.session_state.pop("history_notice", None)
+    if notice:
+        kind, text = notice
+        {"success": st.success, "warning": st.warning, "info": st.info, "error": st.error}[kind](text)
+
+
+# --- filters and paging ---
+
+
+def filter_bar() -> HistoryFilter:
+    statuses_col, kind_col, dates_col = st.columns([3, 1, 2])
+    statuses = statuses_col.multiselect(
+        "Status", [*TERMINAL_STATUSES, *ACTIVE_STATUSES], default=list(TERMINAL_STATUSES), key="history_status",
+        help="Finished requests by default; add queued or running ones to cancel them in bulk.",
+    )
+    kind = kind_col.selectbox(
+        "Kind", [None, *JOB_KINDS], format_func=lambda k: "Any" if k is None else JOB_KINDS[k].label, key="history_kind"
+    )
+    dates = dates_col.date_input("Submitted between", value=(), key="history_dates")
+    requester_col, text_col = st.columns([1, 2])
+    requester = requester_col.text_input("Requester", key="history_requester", placeholder="e.g. Ana from Marketing")
+    text = text_col.text_input("Text in topic or titles", key="history_text", placeholder="e.g. compost").strip()
+    if 0 < len(text) < MIN_SEARCH_CHARS:
+        text_col.caption(f"Type at least {MIN_SEARCH_CHARS} characters to search.")
+        text = ""
+    return HistoryFilter(
+        statuses=tuple(statuses) or TERMINAL_STATUSES,
+        kind=kind,
+        requester=requester.strip() or None,
+        submitted_from=start_of_day(dates[0]) if len(dates) > 0 else None,
+        submitted_before=start_of_day(dates[1] + dt.timedelta(days=1)) if len(dates) > 1 else None,
+        text=text or None,
+    )
+
+
+def start_of_day(day: dt.date) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time.min, tzinfo=browser_zone())
+
+
+def page_starts() -> list[PageStart]:
+    """The keyset of every page between the newest and the current one: Older pushes, Newer pops."""
+    return st.session_state.setdefault("history_starts", [])
+
+
+def reload_history() -> None:
+    st.session_state.pop("history_snapshot", None)
+
+
+def go_older(last_row: PageStart) -> None:
+    page_starts().append(last_row)
+    reload_history()
+
+
+def go_newer() -> None:
+    page_starts().pop()
+    reload_history()
+
+
+def load_snapshot(filters: HistoryFilter) -> Snapshot:
+    snapshot: Snapshot | None = st.session_state.get("history_snapshot")
+    starts = page_starts()
+    if snapshot is not None and snapshot.filters != filters:
+        starts.clear()  # other filters: back to the newest page, and no pending action on the old ones
+        dismiss_plan()
+    start = starts[-1] if starts else None
+    if snapshot is None or snapshot.filters != filters or snapshot.start != start:
+        with database() as conn:
+            page = history_page(conn, filters, after=start)
+            matching = count_history_up_to(conn, filters, COUNT_LIMIT + 1)
+        snapshot = Snapshot(filters, start, page, matching)
+        st.session_state["history_snapshot"] = snapshot
+        # A new table widget, so no selection survives onto rows the user has not seen.
+        st.session_state["history_table_version"] = st.session_state.get("history_table_version", 0) + 1
+    return snapshot
+
+
+def show_empty_state(filters: HistoryFilter) -> None:
+    if page_starts():
+        st.info("No older requests match. Go back with Newer.")
+        st.button("Newer", key="history_newer", on_click=go_newer)
+    elif filters == HistoryFilter():
+        st.info("No finished requests yet — submit a topic on the home page; it shows here once it ends.")
+    else:
+        st.info("No requests match these filters — clear a filter, pick more statuses or widen the dates.")
+
+
+def local(at: dt.datetime | None) -> dt.datetime | None:
+    return at.astimezone(browser_zone()) if at else None
+
+
+def history_table(page: HistoryPage) -> list[HistoryRow]:
+    """The page as a table; returns the rows the user selected."""
+    frame = pd.DataFrame(
+        {
+            "Submitted": [local(row.created_at) for row in page.rows],
+            "Status": [row.status for row in page.rows],
+            "Kind": [JOB_KINDS[row.kind].label if row.kind in JOB_KINDS else row.kind for row in page.rows],
+            "Topic": [row.topic or "" for row in page.rows],
+            "Requester": [row.requested_by for row in page.rows],
+            "Attempts": [row.attempts for row in page.rows],
+            "Error": [row.error_code or "" for row in page.rows],
+            "Finished": [local(row.finished_at) for row in page.rows],
+        }
+    )
+    when = st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm:ss")
+    event = st.dataframe(
+        frame,
+        key=f"history_table_{st.session_state['history_table_version']}",
+        on_select="rerun",
+        selection_mode="multi-row",
+        hide_index=True,
+        column_config={"Submitted": when, "Finished": when},
+    )
+    return [page.rows[i] for i in event.selection.rows]
+
+
+def pager(snapshot: Snapshot) -> None:
+    first = len(page_starts()) * PAGE_SIZE + 1
+    shown = f"{first:,}–{first + len(snapshot.page.rows) - 1:,}"
+    total = f"more than {COUNT_LIMIT:,}" if snapshot.matching > COUNT_LIMIT else f"{snapshot.matching:,}"
+    newer, where, refresh, older = st.columns([1, 3, 1, 1])
+    newer.button("Newer", key="history_newer", disabled=not page_starts(), on_click=go_newer)
+    where.caption(f"Requests {shown} of {total} matching, newest first. Select rows to act on them.")
+    refresh.button("Refresh", key="history_refresh", on_click=reload_history)
+    older.button(
+        "Older", key="history_older", disabled=not snapshot.page.has_older,
+        on_click=go_older, args=(snapshot.page.rows[-1].page_key,),
+    )
+
+
+# --- bulk actions ---
+
+
+def describe_requests(count: int, statuses: list[str]) -> str:
+    noun = "request" if count == 1 else "requests"
+    return f"{count:,} {' or '.join(statuses)} {noun}"
+
+
+def plan(action: str, rows: list[HistoryRow], more_match: bool) -> None:
+    st.session_state["history_plan"] = BulkPlan(
+        action=action,
+        request_ids=[row.id for row in rows],
+        statuses=[s for s in ACTIONABLE[action] if any(row.status == s for row in rows)],
+        more_match=more_match,
+    )
+
+
+def plan_for_selected(action: str, selected: list[HistoryRow]) -> None:
+    rows = [row for row in selected if row.status in ACTIONABLE[action]]
+    if not rows:
+        notify("info", f"None of the selected requests can be {DONE[action]}: only {' or '.join(ACTIONABLE[action])} ones can.")
+        return
+    plan(action, rows, more_match=False)
+
+
+def plan_for_matching(action: str, filters: HistoryFilter) -> None:
+    statuses = tuple(s for s in filters.statuses if s in ACTIONABLE[action])
+    if not statuses:
+        notify("info", f"The filter shows no requests that can be {DONE[action]}: add the {' or '.join(ACTIONABLE[action])} status.")
+        return
+    try:
+        with database() as conn:
+            rows = matching_requests(conn, filters.model_copy(update={"statuses": statuses}), BULK_MAX_REQUESTS + 1)
+    except QueueUnavailable:
+        notify("error", "Queue unavailable — try again later.")
+        return
+    if not rows:
+        notify("info", f"No {' or '.join(statuses)} requests match the filter.")
+        return
+    plan(action, rows[:BULK_MAX_REQUESTS], more_match=len(rows) > BULK_MAX_REQUESTS)
+
+
+def carry_out(bulk: BulkPlan) -> None:
+    dismiss_plan()
+    run = retry_requests if bulk.action == "retry" else cancel_requests
+    try:
+        with database() as conn:
+            outcome = run(conn, get_job_manager(), bulk.request_ids)
+    except QueueUnavailable:
+        notify("error", "Queue unavailable — the action stopped part-way. Once the database is back, the table shows what was done.")
+        reload_history()
+        return
+    done = f"{DONE[bulk.action].capitalize()} {len(outcome.done):,} of {len(bulk.request_ids):,} requests."
+    if outcome.refused:
+        reason = next(iter(outcome.refused.values()))
+        notify("warning", f"{done} {len(outcome.refused):,} refused, for example: {reason}")
+    else:
+        notify("success", done)
+    reload_history()
+
+
+def dismiss_plan() -> None:
+    st.session_state.pop("history_plan", None)
+
+
+def confirm_plan(bulk: BulkPlan) -> None:
+    what = describe_requests(len(bulk.request_ids), bulk.statuses)
+    question = f"{VERBS[bulk.action]} {'the newest ' if bulk.more_match else ''}{what}?"
+    if bulk.more_match:
+        question += " More match the filter: run it again afterwards for the rest."
+    with st.container(border=True):
+        st.warning(question, icon=":material/help:")
+        confirm, keep = st.columns(2)
+        confirm.button("Confirm", key="bulk_confirm", type="primary", on_click=carry_out, args=(bulk,))
+        keep.button("Keep them as they are", key="bulk_dismiss", on_click=dismiss_plan)
+
+
+def bulk_actions(filters: HistoryFilter, selected: list[HistoryRow]) -> None:
+    retry_selected, cancel_selected, retry_all, cancel_all = st.columns(4)
+    retry_selected.button(
+        f"Retry selected ({len(selected)})", key="bulk_retry_selected", disabled=not selected,
+        on_click=plan_for_selected, args=("retry", selected),
+    )
+    cancel_selected.button(
+        f"Cancel selected ({len(selected)})", key="bulk_cancel_selected", disabled=not selected,
+        on_click=plan_for_selected, args=("cancel", selected),
+    )
+    retry_all.button("Retry all matching…", key="bulk_retry_matching", on_click=plan_for_matching, args=("retry", filters))
+    cancel_all.button("Cancel all matching…", key="bulk_cancel_matching", on_click=plan_for_matching, args=("cancel", filters))
+    pending: BulkPlan | None = st.session_state.get("history_plan")
+    if pending:
+        confirm_plan(pending)
+
+
+# --- export ---
+
+
+def history_csv(pool: psycopg_pool.ConnectionPool, filters: HistoryFilter) -> str:
+    # Runs on Streamlit's download thread, outside the page script: it gets the pool, not the page's helpers.
+    with console_connection(pool) as conn:
+        return export_history_csv(conn, filters, EXPORT_MAX_ROWS)
+
+
+def export_button(filters: HistoryFilter, matching: int) -> None:
+    pool = get_pool()
+    st.download_button(
+        "Export CSV", key="history_export", data=lambda: history_csv(pool, filters),
+        file_name=f"inkwell-history-{dt.date.today():%Y%m%d}.csv", mime="text/csv", on_click="ignore",
+        icon=":material/download:",
+    )
+    if matching > COUNT_LIMIT:
+        st.caption(f"The CSV holds the newest {EXPORT_MAX_ROWS:,} matching requests at most; narrow the filter for older ones.")
+
+
+# --- one request in detail ---
+
+
+def retry_one(request_id: uuid.UUID) -> None:
+    try:
+        with database() as conn:
+            retry_request(conn, get_job_manager(), request_id)
+    except ActionRefused as refusal:
+        notify("warning", str(refusal))
+    except QueueUnavailable:
+        notify("error", "Queue unavailable — the request was not retried; try again later.")
+    else:
+        notify("success", "Queued again: a new attempt of the same request. What happened before stays in its timeline.")
+    reload_history()
+
+
+def cancel_one(request_id: uuid.UUID) -> None:
+    try:
+        with database() as conn:
+            outcome = cancel_request(conn, get_job_manager(), request_id)
+    except ActionRefused as refusal:
+        notify("warning", str(refusal))
+    except QueueUnavailable:
+        notify("error", "Queue unavailable — the request was not cancelled; try again later.")
+    else:
+        notify("success", "Cancelled." if outcome == "cancelled" else "Cancelling: the worker is stopping it.")
+    reload_history()
+
+
+def close_detail() -> None:
+    st.query_params.pop("request", None)
+
+
+def show_input_and_result(request: GenerationRequest) -> None:
+    given, produced = st.columns(2)
+    with given:
+        st.markdown("**Input**")
+        st.markdown(
+            "\n".join(
+                f"- {escape_markdown(str(k))}: {escape_markdown(str(v))}" for k, v in request.input.items() if v is not None
+            )
+        )
+    with produced:
+        st.markdown("**Result**")
+        titles = (request.result or {}).get("titles")
+        if isinstance(titles, list) and titles:
+            st.markdown("\n".join(f"{i}. {escape_markdown(str(t))}" for i, t in enumerate(titles, 1)))
+            source = "the offline model" if request.offline_model else escape_markdown(request.model_name or "the model")
+            tokens = (request.result or {}).get("tokens_used")
+            st.caption(f"From {source}" + (f" · {tokens:,} tokens" if isinstance(tokens, int) else ""))
+        else:
+            st.caption("No result.")
+    if request.error_code or request.error_message:
+        st.error(f"**{escape_markdown(request.error_code or 'error')}** {escape_markdown(request.error_message or '')}")
+
+
+def duration(start: dt.datetime | None, end: dt.datetime | None) -> str:
+    return "—" if start is None or end is None else f"{(end - start).total_seconds():,.1f} s"
+
+
+def show_timings(request: GenerationRequest) -> None:
+    due = max(request.created_at, request.scheduled_at or request.created_at)
+    attempts, waited, ran = st.columns(3)
+    attempts.metric("Attempts", request.attempts)
+    waited.metric("Waited", duration(due, request.started_at))
+    ran.metric("Ran", duration(request.started_at, request.finished_at))
+    moments = [("Submitted", request.created_at), ("Scheduled for", request.scheduled_at),
+               ("First started", request.started_at), ("Finished", request.finished_at)]
+    st.caption(" · ".join(f"{label} {local(at):%Y-%m-%d %H:%M:%S %Z}" for label, at in moments if at is not None))
+
+
+def show_timeline(events: list[JobEvent]) -> None:
+    st.markdown("**Event timeline**")
+    if not events:
+        st.caption("No queue events recorded (old events are deleted with their jobs).")
+        return
+    frame = pd.DataFrame(
+        {"When": [local(e.at) for e in events], "Event": [e.type for e in events], "Job": [e.job_id for e in events]}
+    )
+    st.dataframe(frame, key="history_timeline", hide_index=True,
+                 column_config={"When": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm:ss.SSS")})
+
+
+def request_actions(request: GenerationRequest) -> None:
+    retry, cancel, close = st.columns(3)
+    if request.status in RETRYABLE_STATUSES:
+        retry.button("Retry this request", key="detail_retry", type="primary", on_click=retry_one, args=(request.id,))
+    if request.status in ACTIVE_STATUSES:
+        cancel.button("Cancel this request", key="detail_cancel", on_click=cancel_one, args=(request.id,))
+    if "request" in st.query_params:
+        close.button("Close", key="detail_close", on_click=close_detail)
+
+
+def show_detail(request_id: str) -> None:
+    try:
+        wanted = uuid.UUID(request_id)
+    except ValueError:
+        st.warning("That link does not name a request.")
+        return
+    try:
+        with database() as conn:
+            request = get_request(conn, wanted)
+            events = request_events(conn, request) if request else []
+    except QueueUnavailable:
+        show_unavailable()
+        return
+    if request is None:
+        st.warning("No request with that id.")
+        return
+    with st.container(border=True):
+        st.markdown(f"{status_badge(request.status)} **{escape_markdown(str(request.input.get('topic', '')))}**")
+        st.caption(f"Request {request.id} · {escape_markdown(request.kind)} · by {escape_markdown(request.requested_by)} "
+                   f"· queue {escape_markdown(request.queue_name)}")
+        show_input_and_result(request)
+        show_timings(request)
+        show_timeline(events)
+        request_actions(request)
+
+
+@st.fragment(run_every=3.0)
+def reload_when_database_is_back() -> None:
+    try:
+        with database():
+            pass
+    except QueueUnavailable:
+        return
+    st.rerun(scope="app")
+
+
+# --- the page ---
+
+st.set_page_config(page_title="History · Inkwell", page_icon=":material/history:", layout="wide")
+page_header("History")
+st.caption("Every request once it has ended, newest first. Open one to see what happened; retry what failed.")
+show_notice()
+filters = filter_bar()
+try:
+    snapshot = load_snapshot(filters)
+except QueueUnavailable:
+    show_unavailable()
+    reload_when_database_is_back()
+    st.stop()
+
+selected: list[HistoryRow] = []
+if snapshot.page.rows:
+    selected = history_table(snapshot.page)
+    pager(snapshot)
+    bulk_actions(filters, selected)
+    export_button(filters, snapshot.matching)
+else:
+    show_empty_state(filters)
+
+detail_id = str(selected[0].id) if len(selected) == 1 else st.query_params.get("request")
+if detail_id:
+    st.subheader("Request")
+    show_detail(detail_id)

@@ -1,0 +1,112 @@
+"""Workers and queues: per queue what waits, runs and failed lately; pause and resume a queue;
+the workers and their heartbeats. The panel refreshes itself."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from console_ui import browser_zone, database, escape_markdown, page_header, show_unavailable, show_workers
+from db.connection import QueueUnavailable
+from db.queues import QueueNameError, QueueSummary, list_workers, pause_queue, queue_summaries, resume_queue
+from inkwell_settings import get_settings
+from queue_tasks.submit import DEFAULT_QUEUE
+
+REFRESH_SECONDS = 2.0
+
+
+def notify(kind: str, text: str) -> None:
+    st.session_state["queues_notice"] = (kind, text)
+
+
+def show_notice() -> None:
+    notice = st.session_state.pop("queues_notice", None)
+    if notice:
+        kind, text = notice
+        {"success": st.success, "warning": st.warning, "error": st.error}[kind](text)
+
+
+def operator_name() -> str | None:
+    name = st.session_state.get("requester", "").strip()
+    if not name:
+        notify("warning", "Enter your name in the sidebar first, so others can see who paused or resumed a queue.")
+    return name or None
+
+
+def pause(queue_name: str) -> None:
+    who = operator_name()
+    if who is None:
+        return
+    try:
+        with database() as conn:
+            paused = pause_queue(conn, queue_name, paused_by=who)
+    except QueueNameError as problem:
+        notify("warning", str(problem))
+    except QueueUnavailable:
+        notify("error", "Queue unavailable — nothing was paused; try again later.")
+    else:
+        name = escape_markdown(queue_name.strip())
+        notify("success", f"Paused {name}: no worker starts its jobs until it is resumed." if paused else f"{name} was already paused.")
+
+
+def resume(queue_name: str) -> None:
+    who = operator_name()
+    if who is None:
+        return
+    try:
+        with database() as conn:
+            resumed = resume_queue(conn, queue_name, resumed_by=who)
+    except QueueUnavailable:
+        notify("error", "Queue unavailable — nothing was resumed; try again later.")
+    else:
+        name = escape_markdown(queue_name)
+        notify("success", f"Resumed {name}: workers take its jobs again." if resumed else f"{name} was not paused.")
+
+
+def pause_by_name() -> None:
+    pause(st.session_state.get("pause_queue_name", ""))
+
+
+def show_queue(queue: QueueSummary) -> None:
+    with st.container(border=True):
+        name, waiting, scheduled, running, failed, action = st.columns([3, 1, 1, 1, 1, 2])
+        name.markdown(f"**{escape_markdown(queue.queue_name)}**")
+        if queue.is_paused:
+            since = queue.paused_at.astimezone(browser_zone())
+            name.caption(f":orange[Paused] by {escape_markdown(queue.paused_by or '')} at {since:%Y-%m-%d %H:%M:%S %Z}")
+        waiting.metric("Waiting", f"{queue.waiting:,}")
+        scheduled.metric("Scheduled", f"{queue.scheduled:,}")
+        running.metric("Running", f"{queue.running:,}")
+        failed.metric("Failed (1 h)", f"{queue.failed_last_hour:,}")
+        if queue.is_paused:
+            action.button("Resume", key=f"resume_{queue.queue_name}", type="primary", on_click=resume, args=(queue.queue_name,))
+        else:
+            action.button("Pause", key=f"pause_{queue.queue_name}", on_click=pause, args=(queue.queue_name,))
+
+
+@st.fragment(run_every=REFRESH_SECONDS)
+def queues_and_workers() -> None:
+    show_notice()
+    try:
+        with database() as conn:
+            queues = queue_summaries(conn, always_listed=[DEFAULT_QUEUE])
+            workers = list_workers(conn, stale_after_seconds=get_settings().stalled_worker_seconds)
+    except QueueUnavailable:
+        show_unavailable()
+        return
+    st.subheader("Queues")
+    for queue in queues:
+        show_queue(queue)
+    show_workers(workers)
+
+
+st.set_page_config(page_title="Workers and queues · Inkwell", page_icon=":material/engineering:", layout="wide")
+page_header("Workers and queues")
+st.caption(
+    "Pausing a queue stops every worker from starting its jobs (jobs already running finish); "
+    "resuming lets them start at once."
+)
+queues_and_workers()
+with st.expander("Pause a queue that is not listed"):
+    with st.form("pause_other_queue", border=False):
+        st.text_input("Queue name", key="pause_queue_name", max_chars=40, placeholder="e.g. bulk")
+        st.form_submit_button("Pause queue", on_click=pause_by_name)
