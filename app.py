@@ -19,6 +19,7 @@ from console_ui import (
     show_workers,
     status_badge,
 )
+from console_kinds import show_result
 from db.connection import QueueUnavailable
 from db.overview import FinishedInInterval, OverviewFigures, WaitAndRunTimes, overview_figures
 from db.requests import ACTIVE_STATUSES, TERMINAL_STATUSES, GenerationRequest, list_recent_requests
@@ -74,11 +75,8 @@ def show_request(request: GenerationRequest) -> None:
         if request.status in ("queued", "scheduled", "running"):
             eta = f" · about {request.eta_seconds} s left" if request.eta_seconds is not None else ""
             st.progress(request.progress / 100, text=f"{request.current_step}{eta}")
-        elif request.status == "succeeded" and request.result:
-            titles = request.result.get("titles", [])
-            st.markdown("\n".join(f"{i}. {escape_markdown(t)}" for i, t in enumerate(titles, 1)))
-            source = "the offline model" if request.offline_model else escape_markdown(request.model_name or "the model")
-            st.caption(f"From {source} · attempt {request.attempts}")
+        elif request.status == "succeeded":
+            show_result(request)
         elif request.status == "failed":
             st.error(f"`{request.error_code or 'failed'}` {escape_markdown(request.error_message or '')}")
         elif request.status == "cancelled":

@@ -107,6 +107,10 @@ def browser_zone() -> dt.tzinfo:
         return dt.timezone.utc
 
 
+def plural(count: int, noun: str) -> str:
+    return f"{count:,} {noun}{'' if count == 1 else 's'}"
+
+
 def status_badge(status: str) -> str:
     return STATUS_BADGES.get(status, status)
 

@@ -8,33 +8,25 @@ from collections.abc import Sequence
 import pydantic
 import streamlit as st
 
+from console_kinds import FORMS_BY_KIND
 from console_ui import (
     browser_zone,
     database,
-    escape_markdown,
     forget_submission,
     is_duplicate_submission,
     page_header,
+    plural,
     show_unavailable,
 )
 from db.connection import QueueUnavailable
-from queue_tasks.bulk_input import MAX_BULK_ROWS, BulkInput, BulkInputRefused, RefusedLine, parse_pasted_topics, parse_titles_csv
-from queue_tasks.models import TitlesInput, describe_validation_error
 from queue_tasks.submit import JOB_KINDS, SubmitError, submit_requests
-from queue_tasks.titles import KIND as TITLES
 
 START_NOW, START_IN, START_AT = "Start now", "In N minutes", "At a date and time"
 MAX_START_IN_MINUTES = 7 * 24 * 60
-# Big enough for MAX_BULK_ROWS rows of the longest topics; a larger file is refused by the uploader.
-MAX_CSV_MEGABYTES = 20
 
 
 class StartRefused(ValueError):
     """The chosen start time cannot be used; nothing is queued."""
-
-
-def plural(count: int, noun: str) -> str:
-    return f"{count:,} {noun}{'' if count == 1 else 's'}"
 
 
 def choose_start() -> None:
@@ -105,96 +97,10 @@ def queue_requests(kind: str, requests: Sequence[pydantic.BaseModel], *, refused
     st.page_link("pages/2_Live.py", label="Watch progress on the Live page", icon=":material/monitoring:")
 
 
-def show_refused_lines(refused: list[RefusedLine]) -> None:
-    st.warning(f"{plural(len(refused), 'line')} refused — fix them and submit those lines again:")
-    st.dataframe([{"Line": line.line, "Reason": line.reason} for line in refused], hide_index=True)
-
-
-def queue_batch(batch: BulkInput) -> None:
-    if batch.requests:
-        queue_requests(TITLES, batch.requests, refused=len(batch.refused))
-    else:
-        st.error("Nothing was queued: every line was refused.")
-    if batch.refused:
-        show_refused_lines(batch.refused)
-
-
-def titles_options(form: str) -> tuple[str, str, int]:
-    left, middle, right = st.columns([2, 2, 1])
-    audience = left.text_input("Audience (optional)", placeholder="e.g. city renters", max_chars=200, key=f"{form}_audience")
-    tone = middle.text_input("Tone (optional)", placeholder="e.g. friendly", max_chars=200, key=f"{form}_tone")
-    count = right.number_input("Number of titles", min_value=1, max_value=20, value=5, step=1, key=f"{form}_count")
-    return audience, tone, int(count)
-
-
-def one_titles_request() -> None:
-    with st.form("one_request"):
-        topic = st.text_area("Topic", placeholder="e.g. composting in small apartments", max_chars=500, key="one_topic")
-        audience, tone, count = titles_options("one")
-        submitted = st.form_submit_button("Submit", type="primary", key="one_submit")
-    if submitted:
-        try:
-            data = TitlesInput(topic=topic, audience=audience, tone=tone, count=count)
-        except pydantic.ValidationError as error:
-            st.error(f"Nothing was queued. {describe_validation_error(error)}")
-        else:
-            queue_requests(TITLES, [data])
-
-
-def pasted_titles_requests() -> None:
-    with st.form("pasted_requests"):
-        text = st.text_area(
-            "Topics, one per line", height=240, key="pasted_topics",
-            placeholder="composting in small apartments\nurban beekeeping\nwinter gardening",
-        )
-        st.caption("The audience, tone and number of titles below apply to every topic. Blank lines are skipped.")
-        audience, tone, count = titles_options("pasted")
-        submitted = st.form_submit_button("Submit these topics", type="primary", key="pasted_submit")
-    if submitted:
-        try:
-            queue_batch(parse_pasted_topics(text, audience=audience, tone=tone, count=count))
-        except BulkInputRefused as refusal:
-            st.error(escape_markdown(str(refusal)))
-
-
-def csv_titles_requests() -> None:
-    with st.form("csv_requests"):
-        upload = st.file_uploader(
-            "CSV file", type=["csv", "tsv", "txt"], max_upload_size=MAX_CSV_MEGABYTES, key="csv_file"
-        )
-        st.caption(
-            f"A header row first, naming the columns: **topic** (required), audience, tone, count (1–20, default 5). "
-            f"Commas, semicolons or tabs between cells; UTF-8 text; at most {MAX_BULK_ROWS:,} rows."
-        )
-        submitted = st.form_submit_button("Submit the file's rows", type="primary", key="csv_submit")
-    if submitted:
-        if upload is None:
-            st.warning("Choose a CSV file first.")
-            return
-        try:
-            queue_batch(parse_titles_csv(upload.getvalue()))
-        except BulkInputRefused as refusal:
-            # The message may quote the file's header line: data, not markup.
-            st.error(escape_markdown(f"“{upload.name}” was not queued. {refusal}"))
-
-
-def titles_forms() -> None:
-    one, pasted, upload = st.tabs(["One request", "Paste many topics", "Upload a CSV"])
-    with one:
-        one_titles_request()
-    with pasted:
-        pasted_titles_requests()
-    with upload:
-        csv_titles_requests()
-
-
-# Each kind of job brings its own forms; JOB_KINDS decides which kinds are offered.
-FORMS_BY_KIND = {TITLES: titles_forms}
-
 st.set_page_config(page_title="Submit · Inkwell", page_icon=":material/edit_note:", layout="wide")
 page_header("Submit")
 st.caption("Each request becomes a background job. Queue one, or many at once; now or later.")
 
 kind = st.selectbox("Kind of request", list(JOB_KINDS), format_func=lambda name: JOB_KINDS[name].label, key="submit_kind")
 choose_start()
-FORMS_BY_KIND[kind]()
+FORMS_BY_KIND[kind](queue_requests)

@@ -25,6 +25,7 @@ from console_ui import (
     show_unavailable,
     status_badge,
 )
+from console_kinds import show_result
 from db.connection import QueueUnavailable, console_connection
 from db.history import (
     MIN_SEARCH_CHARS,
@@ -368,14 +369,7 @@ def show_input_and_result(request: GenerationRequest) -> None:
         )
     with produced:
         st.markdown("**Result**")
-        titles = (request.result or {}).get("titles")
-        if isinstance(titles, list) and titles:
-            st.markdown("\n".join(f"{i}. {escape_markdown(str(t))}" for i, t in enumerate(titles, 1)))
-            source = "the offline model" if request.offline_model else escape_markdown(request.model_name or "the model")
-            tokens = (request.result or {}).get("tokens_used")
-            st.caption(f"From {source}" + (f" · {tokens:,} tokens" if isinstance(tokens, int) else ""))
-        else:
-            st.caption("No result.")
+        show_result(request)
     if request.error_code or request.error_message:
         st.error(f"**{escape_markdown(request.error_code or 'error')}** {escape_markdown(request.error_message or '')}")
 

@@ -1,0 +1,40 @@
+"""What the console shows of each kind of job: its result view, and its Submit forms.
+
+A kind registers here by module; pages call `show_result` and `FORMS_BY_KIND` and need not know
+the kinds. Results are model output: every view renders them as text, never as markup.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import streamlit as st
+
+from console_kinds import titles
+from db.requests import GenerationRequest
+
+# A Submit form gets the page's `queue_requests(kind, inputs)` so every kind queues the same way.
+QueueRequests = Callable[..., None]
+
+RESULT_VIEWS: dict[str, Callable[[GenerationRequest], None]] = {titles.KIND: titles.show_result}
+FORMS_BY_KIND: dict[str, Callable[[QueueRequests], None]] = {titles.KIND: titles.forms}
+
+
+def show_result(request: GenerationRequest) -> None:
+    if not request.result:
+        st.caption("No result.")
+        return
+    view = RESULT_VIEWS.get(request.kind)
+    if view is None:
+        st.json(request.result, expanded=False)
+    else:
+        view(request)
+    show_source(request)
+
+
+def show_source(request: GenerationRequest) -> None:
+    from console_ui import escape_markdown
+
+    source = "the offline model" if request.offline_model else escape_markdown(request.model_name or "the model")
+    tokens = request.result.get("tokens_used") if request.result else None
+    st.caption(f"From {source}" + (f" · {tokens:,} tokens" if isinstance(tokens, int) else "") + f" · attempt {request.attempts}")
