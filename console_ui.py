@@ -10,6 +10,7 @@ import contextlib
 import datetime as dt
 import hashlib
 import json
+import logging
 import re
 import time
 from collections.abc import Iterator
@@ -41,7 +42,21 @@ DUPLICATE_SUBMIT_WINDOW_SECONDS = 10.0
 
 @st.cache_resource(show_spinner=False)
 def _pool_for(database_url: str) -> psycopg_pool.ConnectionPool:
+    _log_actions_to_stderr()
     return open_pool(database_url)
+
+
+def _log_actions_to_stderr() -> None:
+    """Submissions, cancels and retries are logged with their ids, as the worker logs the rest.
+
+    Python's default (no handler, WARNING) would drop them in the console process.
+    """
+    inkwell_logger = logging.getLogger("inkwell")
+    if not inkwell_logger.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(levelname)s:%(name)s:%(message)s"))
+        inkwell_logger.addHandler(handler)
+        inkwell_logger.setLevel(logging.INFO)
 
 
 def get_pool() -> psycopg_pool.ConnectionPool:
