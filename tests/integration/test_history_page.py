@@ -21,19 +21,12 @@ from streamlit.testing.v1 import AppTest
 from db.history import HistoryFilter, export_history_csv, history_page, page_query_params
 from db.queries import QUERIES
 from db.requests import get_request
-from inkwell_settings import get_settings
 from queue_tasks.models import TitlesInput
 from queue_tasks.submit import submit_requests
 
 PAGE = str(Path(__file__).resolve().parents[2] / "pages" / "3_History.py")
 
 
-@pytest.fixture
-def console_env(database_url, monkeypatch):
-    monkeypatch.setenv("DATABASE_URL", database_url)
-    get_settings.cache_clear()
-    yield
-    get_settings.cache_clear()
 
 
 def submit(db, *topics: str, requester: str = "ana") -> list[uuid.UUID]:
@@ -91,13 +84,10 @@ def test_history_lists_finished_requests_newest_first_and_not_the_waiting_ones(c
     assert shown_topics(at) == ["second topic", "first topic"]
 
 
-def test_history_shows_queue_unavailable_when_the_database_is_down(monkeypatch, tmp_path):
-    monkeypatch.setenv("DATABASE_URL", f"postgresql://postgres@/postgres?host={tmp_path}&connect_timeout=1")
-    get_settings.cache_clear()
+def test_history_shows_queue_unavailable_when_the_database_is_down(database_down):
     at = open_page()
     assert not at.exception
     assert any("Queue unavailable" in e.value for e in at.error)
-    get_settings.cache_clear()
 
 
 # --- filters ---

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 from streamlit.testing.v1 import AppTest
 
 from db.requests import list_recent_requests
@@ -13,14 +12,6 @@ from inkwell_settings import get_settings
 APP = str(Path(__file__).resolve().parents[2] / "app.py")
 
 
-@pytest.fixture
-def console_env(database_url, monkeypatch):
-    monkeypatch.setenv("DATABASE_URL", database_url)
-    monkeypatch.delenv("INKWELL_LLM_BASE_URL", raising=False)
-    monkeypatch.delenv("INKWELL_LLM_API_KEY", raising=False)
-    get_settings.cache_clear()
-    yield
-    get_settings.cache_clear()
 
 
 def all_markdown(at: AppTest) -> str:
@@ -65,10 +56,7 @@ def test_no_banner_when_an_endpoint_is_configured(console_env, monkeypatch):
     assert not any("Offline model" in i.value for i in at.info)
 
 
-def test_database_down_shows_queue_unavailable_instead_of_a_traceback(monkeypatch, tmp_path):
-    monkeypatch.setenv("DATABASE_URL", f"postgresql://postgres@/postgres?host={tmp_path}&connect_timeout=1")
-    get_settings.cache_clear()
+def test_database_down_shows_queue_unavailable_instead_of_a_traceback(database_down):
     at = AppTest.from_file(APP, default_timeout=30).run()
     assert not at.exception
     assert any("Queue unavailable" in e.value for e in at.error)
-    get_settings.cache_clear()

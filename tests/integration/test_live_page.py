@@ -23,14 +23,6 @@ APP = str(Path(__file__).resolve().parents[2] / "app.py")
 PAGE = "pages/2_Live.py"
 
 
-@pytest.fixture
-def console_env(database_url, monkeypatch):
-    monkeypatch.setenv("DATABASE_URL", database_url)
-    monkeypatch.delenv("INKWELL_LLM_BASE_URL", raising=False)
-    monkeypatch.delenv("INKWELL_LLM_API_KEY", raising=False)
-    get_settings.cache_clear()
-    yield
-    get_settings.cache_clear()
 
 
 def live_page(requester: str = "") -> AppTest:
@@ -197,15 +189,10 @@ def test_more_requests_than_the_page_shows_says_how_many_in_all(console_env, db)
     assert len(at.get("progress")) == 200
 
 
-def test_database_down_shows_queue_unavailable_instead_of_a_traceback(monkeypatch, tmp_path):
-    monkeypatch.setenv("DATABASE_URL", f"postgresql://postgres@/postgres?host={tmp_path}&connect_timeout=1")
-    get_settings.cache_clear()
-    try:
-        at = live_page()
-        assert not at.exception
-        assert "Queue unavailable" in texts(at.error)
-    finally:
-        get_settings.cache_clear()
+def test_database_down_shows_queue_unavailable_instead_of_a_traceback(database_down):
+    at = live_page()
+    assert not at.exception
+    assert "Queue unavailable" in texts(at.error)
 
 
 def test_the_live_query_reads_the_unfinished_index_not_the_history(db):

@@ -18,7 +18,6 @@ from db.overview import (
     wait_and_run_times,
 )
 from db.queues import list_workers
-from inkwell_settings import get_settings
 from queue_tasks.models import TitlesInput
 from queue_tasks.submit import submit_requests
 
@@ -150,12 +149,6 @@ def test_a_worker_without_a_recent_heartbeat_is_flagged_stale(db):
 # --- the Overview tab under AppTest ---
 
 
-@pytest.fixture
-def console_env(database_url, monkeypatch):
-    monkeypatch.setenv("DATABASE_URL", database_url)
-    get_settings.cache_clear()
-    yield
-    get_settings.cache_clear()
 
 
 def metric(at: AppTest, label: str) -> str:
@@ -187,11 +180,8 @@ def test_overview_shows_counts_queue_depth_and_failures(console_env, db, now):
     assert list(workers["State"]) == ["alive"]
 
 
-def test_overview_shows_queue_unavailable_when_the_database_is_down(monkeypatch, tmp_path):
-    monkeypatch.setenv("DATABASE_URL", f"postgresql://postgres@/postgres?host={tmp_path}&connect_timeout=1")
-    get_settings.cache_clear()
+def test_overview_shows_queue_unavailable_when_the_database_is_down(database_down):
     at = AppTest.from_file(APP, default_timeout=30).run()
     assert not at.exception
     assert sum("Queue unavailable" in e.value for e in at.error) >= 2  # the latest requests and the Overview
     assert not at.metric
-    get_settings.cache_clear()

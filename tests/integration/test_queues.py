@@ -13,7 +13,6 @@ from streamlit.testing.v1 import AppTest
 
 from db.queues import QueueNameError, list_workers, pause_queue, queue_summaries, resume_queue
 from db.requests import get_request
-from inkwell_settings import get_settings
 from queue_tasks.job_manager import PauseAwareJobManager
 from queue_tasks.models import TitlesInput
 from queue_tasks.procrastinate_app import app
@@ -125,12 +124,6 @@ def test_the_app_and_its_connector_copies_fetch_through_the_pause_aware_manager(
 # --- the page, under AppTest ---
 
 
-@pytest.fixture
-def console_env(database_url, monkeypatch):
-    monkeypatch.setenv("DATABASE_URL", database_url)
-    get_settings.cache_clear()
-    yield
-    get_settings.cache_clear()
 
 
 def page_text(at: AppTest) -> str:
@@ -176,10 +169,7 @@ def test_pausing_without_a_name_is_refused_with_what_to_do(console_env, db):
     assert not any(q.is_paused for q in queue_summaries(db, ["default"]))
 
 
-def test_page_shows_queue_unavailable_when_the_database_is_down(monkeypatch, tmp_path):
-    monkeypatch.setenv("DATABASE_URL", f"postgresql://postgres@/postgres?host={tmp_path}&connect_timeout=1")
-    get_settings.cache_clear()
+def test_page_shows_queue_unavailable_when_the_database_is_down(database_down):
     at = AppTest.from_file(PAGE, default_timeout=30).run()
     assert not at.exception
     assert any("Queue unavailable" in e.value for e in at.error)
-    get_settings.cache_clear()

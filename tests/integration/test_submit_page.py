@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-import pytest
 from streamlit.testing.v1 import AppTest
 
 from db.requests import list_recent_requests
@@ -16,14 +15,6 @@ APP = str(Path(__file__).resolve().parents[2] / "app.py")
 PAGE = "pages/1_Submit.py"
 
 
-@pytest.fixture
-def console_env(database_url, monkeypatch):
-    monkeypatch.setenv("DATABASE_URL", database_url)
-    monkeypatch.delenv("INKWELL_LLM_BASE_URL", raising=False)
-    monkeypatch.delenv("INKWELL_LLM_API_KEY", raising=False)
-    get_settings.cache_clear()
-    yield
-    get_settings.cache_clear()
 
 
 def submit_page(requester: str = "Ana") -> AppTest:
@@ -158,9 +149,7 @@ def test_a_start_time_in_the_past_is_refused(console_env, db):
     assert queued(db) == []
 
 
-def test_database_down_shows_queue_unavailable_on_submit_instead_of_a_traceback(monkeypatch, tmp_path):
-    monkeypatch.setenv("DATABASE_URL", f"postgresql://postgres@/postgres?host={tmp_path}&connect_timeout=1")
-    get_settings.cache_clear()
+def test_database_down_shows_queue_unavailable_on_submit_instead_of_a_traceback(database_down):
     try:
         at = submit_one(submit_page(), "composting in small apartments")
         assert not at.exception
