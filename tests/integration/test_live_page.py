@@ -12,7 +12,6 @@ from streamlit.testing.v1 import AppTest
 from db.live import LiveFilters, list_live_requests
 from db.queries import QUERIES
 from db.requests import get_request
-from inkwell_settings import get_settings
 from queue_tasks.models import TitlesInput
 from queue_tasks.submit import submit_requests, submit_titles_request
 from tests.conftest import wait_for
