@@ -107,23 +107,21 @@ def retry_request(conn: psycopg.Connection, manager: JobManager, request_id: uui
         logger.info("request %s job %s: retried on request", request.id, request.job_id)
 
 
-def cancel_requests(conn: psycopg.Connection, manager: JobManager, request_ids: Iterable[uuid.UUID]) -> BulkOutcome:
+def _each(action, conn: psycopg.Connection, manager: JobManager, request_ids: Iterable[uuid.UUID]) -> BulkOutcome:
+    """Apply a one-request action to many; each request in its own transaction, refusals collected."""
     outcome = BulkOutcome()
     for request_id in request_ids:
         try:
-            cancel_request(conn, manager, request_id)
+            action(conn, manager, request_id)
             outcome.done.append(request_id)
         except ActionRefused as refusal:
             outcome.refused[request_id] = str(refusal)
     return outcome
+
+
+def cancel_requests(conn: psycopg.Connection, manager: JobManager, request_ids: Iterable[uuid.UUID]) -> BulkOutcome:
+    return _each(cancel_request, conn, manager, request_ids)
 
 
 def retry_requests(conn: psycopg.Connection, manager: JobManager, request_ids: Iterable[uuid.UUID]) -> BulkOutcome:
-    outcome = BulkOutcome()
-    for request_id in request_ids:
-        try:
-            retry_request(conn, manager, request_id)
-            outcome.done.append(request_id)
-        except ActionRefused as refusal:
-            outcome.refused[request_id] = str(refusal)
-    return outcome
+    return _each(retry_request, conn, manager, request_ids)
