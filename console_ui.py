@@ -108,10 +108,19 @@ def show_model_banner() -> None:
 
 def requester_sidebar() -> str:
     """The name a person gives once per browser session; stored on each request they submit."""
-    st.session_state.setdefault("requester", "")
+    # Streamlit drops a widget's value when another page is shown, so the name lives under a
+    # plain session key and the widget is seeded from it on every page.
+    st.session_state.setdefault("requester_name", "")
+    st.session_state["requester"] = st.session_state["requester_name"]
     with st.sidebar:
-        st.text_input("Your name", key="requester", max_chars=100, placeholder="e.g. Ana from Marketing")
+        st.text_input(
+            "Your name", key="requester", max_chars=100, placeholder="e.g. Ana from Marketing", on_change=_remember_requester
+        )
     return st.session_state["requester"].strip()
+
+
+def _remember_requester() -> None:
+    st.session_state["requester_name"] = st.session_state["requester"]
 
 
 def browser_zone() -> dt.tzinfo:

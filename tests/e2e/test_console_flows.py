@@ -202,7 +202,7 @@ PAGES: list[tuple[str | None, str, str, Callable[[Page], Locator]]] = [
 ]
 
 
-def test_every_page_renders_its_title_without_an_exception(console, page, start_worker, llm_server, db):
+def test_every_page_renders_its_title_without_an_exception_and_keeps_the_name(console, page, start_worker, llm_server, db):
     llm_server.push(error(400))
     failed_id = submit_titles_request(db, TitlesInput(topic="seed topic that fails"), requested_by=REQUESTER)
     done_id = submit_titles_request(db, TitlesInput(topic="seed topic that succeeds"), requested_by=REQUESTER)
@@ -214,11 +214,14 @@ def test_every_page_renders_its_title_without_an_exception(console, page, start_
     screenshots = SCREENSHOTS / "pages"
     screenshots.mkdir(parents=True, exist_ok=True)
     page.goto(console)
+    set_requester(page)
     for link, path, title, drawn in PAGES:
         if link is not None:
             page.get_by_test_id("stSidebarNav").get_by_role("link", name=link, exact=True).click()
         expect(page).to_have_url(f"{console}/{path}")
         expect(page.get_by_role("heading", name=title, exact=True)).to_be_visible()
+        # The name is given once per browser session, not once per page.
+        expect(page.get_by_label("Your name")).to_have_value(REQUESTER)
         expect(drawn(page)).to_be_visible()
         expect(page.get_by_test_id("stException")).to_have_count(0)
         page.screenshot(path=screenshots / f"{path or 'Home'}.png", full_page=True)
