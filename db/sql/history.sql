@@ -30,8 +30,13 @@ SELECT count(*) FROM (
 ) AS matching
 
 -- request_events --
--- The event timeline of a request: what Procrastinate recorded for its current and earlier jobs.
-SELECT job_id, type::text AS type, at
-  FROM procrastinate_events
- WHERE job_id = ANY(%(job_ids)s::bigint[])
+-- The event timeline of a request: what Procrastinate recorded for its current and earlier jobs, live or archived by housekeeping.
+SELECT job_id, type, at
+  FROM (SELECT id, job_id, type::text AS type, at
+          FROM procrastinate_events
+         WHERE job_id = ANY(%(job_ids)s::bigint[])
+        UNION  -- an event is in both while it waits to be deleted from the queue
+        SELECT id, job_id, type, at
+          FROM inkwell.job_events_archive
+         WHERE job_id = ANY(%(job_ids)s::bigint[])) AS events
  ORDER BY at, id
