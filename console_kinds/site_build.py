@@ -1,0 +1,197 @@
+"""Site builds: the Submit form (upload a YAML/JSON definition, or build one with a small form),
+and the result views of a section and of a promotion."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import streamlit as st
+
+from console_ui import StartRefused, browser_zone, chosen_start, database, escape_markdown, plural, show_unavailable
+from db.connection import QueueUnavailable
+from db.requests import GenerationRequest
+from queue_tasks.site_build import (
+    KIND,
+    MAX_DEFINITION_BYTES,
+    MODE_LABELS,
+    TEMPLATES,
+    BuildRefused,
+    SectionRef,
+    SiteDefinition,
+    SiteDefinitionError,
+    parse_site_definition,
+    site_definition_from,
+    submit_site_build,
+)
+from queue_tasks.site_promotion import KIND as PROMOTION_KIND
+
+QueueRequests = Callable[..., None]
+SITE_BUILDS_PAGE = "pages/6_Site_builds.py"
+EXAMPLE_YAML = """site: Acme Bakery
+business:
+  business_type: neighbourhood bakery
+  target_audience: young families
+  brand_voice: warm and playful
+routes:
+  - path: /
+    sections:
+      - template: hero
+      - template: features
+  - path: /pricing
+    sections:
+      - template: pricing
+      - template: faq
+"""
+
+
+def show_content(content: dict | None) -> None:
+    """A section's content, as text: it is model output."""
+    if not content:
+        st.caption("No content yet.")
+        return
+    st.markdown(f"**{escape_markdown(str(content.get('headline', '')))}**")
+    st.markdown(escape_markdown(str(content.get("body", ""))))
+    items = content.get("items") or []
+    if isinstance(items, list) and items:
+        st.markdown(
+            "\n".join(
+                f"- **{escape_markdown(str(item.get('title', '')))}** — {escape_markdown(str(item.get('text', '')))}"
+                for item in items
+                if isinstance(item, dict)
+            )
+        )
+
+
+def show_result(request: GenerationRequest) -> None:
+    result = request.result or {}
+    if result.get("skipped"):
+        st.caption(f"Left as it was: this section already had content (version {result.get('version')}).")
+        return
+    st.caption(f"Version {result.get('version')} of this section")
+    show_content(result.get("content"))
+
+
+def show_promotion_result(request: GenerationRequest) -> None:
+    result = request.result or {}
+    st.markdown(
+        f"{escape_markdown(str(result.get('action', '')))}: {result.get('done', 0)} done, "
+        f"{result.get('skipped', 0)} skipped, {result.get('failed', 0)} failed"
+    )
+
+
+def submit_build(definition: SiteDefinition, mode: str, only: list[SectionRef] | None = None) -> None:
+    """Queue a build (or a regeneration) and say what happened."""
+    requester = st.session_state.get("requester", "").strip()
+    if not requester:
+        st.warning("Enter your name in the sidebar first, so your builds can be found later. Nothing was queued.")
+        return
+    try:
+        start = chosen_start()
+        with database() as conn:
+            submitted = submit_site_build(
+                conn, definition, requested_by=requester, mode=mode, only=only, schedule_at=start
+            )
+    except StartRefused as refusal:
+        st.error(f"Nothing was queued. {refusal}")
+        return
+    except QueueUnavailable:
+        show_unavailable()
+        return
+    except BuildRefused as refusal:
+        st.error(f"Nothing was queued. {escape_markdown(str(refusal))}")
+        return
+    skipped = f" {plural(submitted.skipped, 'section')} already had content and were left as they were." if submitted.skipped else ""
+    when = f", to start {start.astimezone(browser_zone()):%Y-%m-%d %H:%M %Z}" if start else ""
+    st.success(f"Queued {plural(len(submitted.request_ids), 'section')}{when}.{skipped}", icon=":material/check_circle:")
+    # The Site builds page opens on this build next time (its selector may already be drawn on this run).
+    st.session_state["site_batch_pending"] = str(submitted.batch_id)
+    st.page_link(SITE_BUILDS_PAGE, label="Watch the build on the Site builds page", icon=":material/web:")
+
+
+def business_fields(form: str) -> dict:
+    left, middle, right = st.columns(3)
+    return {
+        "business_type": left.text_input("Business type", max_chars=200, placeholder="e.g. neighbourhood bakery", key=f"{form}_business_type"),
+        "target_audience": middle.text_input("Target audience", max_chars=200, placeholder="e.g. young families", key=f"{form}_audience"),
+        "brand_voice": right.text_input("Brand voice", max_chars=200, placeholder="e.g. warm and playful", key=f"{form}_voice"),
+    }
+
+
+def mode_choice(key: str) -> str:
+    return st.radio("Mode", list(MODE_LABELS), format_func=MODE_LABELS.get, key=key)
+
+
+def upload_form() -> None:
+    with st.form("site_upload"):
+        upload = st.file_uploader(
+            "Site definition (YAML or JSON)", type=["yaml", "yml", "json"], max_upload_size=1, key="site_file"
+        )
+        st.caption(
+            f"At most {MAX_DEFINITION_BYTES // 1024} KiB; templates: {', '.join(TEMPLATES)}. "
+            "Business info in the file is used unless you fill it in below."
+        )
+        business = business_fields("upload")
+        mode = mode_choice("upload_mode")
+        submitted = st.form_submit_button("Build the site", type="primary", key="site_upload_submit")
+    with st.expander("Example definition"):
+        st.code(EXAMPLE_YAML, language="yaml")
+    if not submitted:
+        return
+    if upload is None:
+        st.warning("Choose a YAML or JSON file first.")
+        return
+    try:
+        definition = parse_site_definition(upload.getvalue(), filename=upload.name, business=business)
+    except SiteDefinitionError as refusal:
+        st.error(escape_markdown(f"“{upload.name}” was not queued. {refusal}"))
+        return
+    submit_build(definition, mode)
+
+
+def form_builder() -> None:
+    st.session_state.setdefault("site_form_rows", [{"route": "/", "template": "hero", "name": ""}])
+    with st.form("site_form"):
+        site = st.text_input("Site name", max_chars=120, placeholder="e.g. Acme Bakery", key="site_form_name")
+        business = business_fields("form")
+        rows = st.data_editor(
+            st.session_state["site_form_rows"],
+            num_rows="dynamic",
+            column_config={
+                "route": st.column_config.TextColumn("Route", help="The page path, e.g. / or /pricing", required=True),
+                "template": st.column_config.SelectboxColumn("Template", options=list(TEMPLATES), required=True),
+                "name": st.column_config.TextColumn("Section name (optional)", help="Defaults to the template"),
+            },
+            key="site_form_sections",
+        )
+        mode = mode_choice("form_mode")
+        submitted = st.form_submit_button("Build the site", type="primary", key="site_form_submit")
+    if not submitted:
+        return
+    routes: dict[str, list[dict]] = {}
+    for row in rows:
+        if not (row.get("route") or "").strip() or not row.get("template"):
+            continue
+        routes.setdefault(row["route"].strip(), []).append({"template": row["template"], "name": (row.get("name") or "").strip()})
+    try:
+        definition = site_definition_from(
+            {"site": site, "business": business, "routes": [{"path": p, "sections": s} for p, s in routes.items()]}
+        )
+    except SiteDefinitionError as refusal:
+        st.error(f"Nothing was queued. {escape_markdown(str(refusal))}")
+        return
+    submit_build(definition, mode)
+
+
+def forms(queue_requests: QueueRequests) -> None:
+    st.caption(
+        "A site build queues one job per route × section, all at once, to start as chosen above. "
+        "Watch, retry, regenerate and promote it on the Site builds page."
+    )
+    upload, form = st.tabs(["Upload a definition", "Build with a form"])
+    with upload:
+        upload_form()
+    with form:
+        form_builder()
+
+
+__all__ = ["KIND", "PROMOTION_KIND", "forms", "show_result", "show_promotion_result", "show_content", "submit_build"]
