@@ -135,6 +135,43 @@ def plural(count: int, noun: str) -> str:
     return f"{count:,} {noun}{'' if count == 1 else 's'}"
 
 
+START_NOW, START_IN, START_AT = "Start now", "In N minutes", "At a date and time"
+MAX_START_IN_MINUTES = 7 * 24 * 60
+
+
+class StartRefused(ValueError):
+    """The chosen start time cannot be used; nothing is queued."""
+
+
+def choose_start() -> None:
+    """The start-time widgets; their values are read when a form is submitted."""
+    zone = browser_zone()
+    next_hour = (dt.datetime.now(zone) + dt.timedelta(hours=1)).replace(minute=0, second=0, microsecond=0)
+    st.session_state.setdefault("start_in_minutes", 30)
+    st.session_state.setdefault("start_at", next_hour.replace(tzinfo=None))
+    choice = st.radio("When to start", [START_NOW, START_IN, START_AT], horizontal=True, key="start_choice")
+    if choice == START_IN:
+        st.number_input("Minutes from now", min_value=1, max_value=MAX_START_IN_MINUTES, step=5, key="start_in_minutes")
+    elif choice == START_AT:
+        st.datetime_input(f"Start at ({zone})", key="start_at", step=dt.timedelta(minutes=5))
+
+
+def chosen_start() -> dt.datetime | None:
+    """The start chosen above as an aware time, or None to start now; a time already past is refused."""
+    # Pages without the widgets (regenerating on the Site builds page) start now.
+    choice = st.session_state.get("start_choice", START_NOW)
+    now = dt.datetime.now(dt.timezone.utc)
+    if choice == START_IN:
+        return now + dt.timedelta(minutes=st.session_state["start_in_minutes"])
+    if choice == START_AT:
+        # The picker shows the browser's wall-clock time, without a zone.
+        start = st.session_state["start_at"].replace(tzinfo=browser_zone())
+        if start <= now:
+            raise StartRefused(f"{start:%Y-%m-%d %H:%M} is in the past: choose a later time, or “{START_NOW}”.")
+        return start
+    return None
+
+
 def status_badge(status: str) -> str:
     return STATUS_BADGES.get(status, status)
 

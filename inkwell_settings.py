@@ -42,6 +42,27 @@ class InkwellSettings(BaseSettings):
     # How often a worker looks for such jobs (seconds, 1–59).
     stalled_check_seconds: int = Field(default=15, ge=1, le=59)
 
+    # Site builds: one job per route x section; a definition with more sections is refused.
+    max_site_sections: int = Field(default=200, ge=1, le=5000)
+
+    # Website analysis: addresses in private, loopback, link-local and other non-public ranges are
+    # refused unless this is true (for a site on your own network, or the test suite's local site).
+    allow_private_urls: bool = False
+    # Networks allowed even so, comma-separated (e.g. "10.1.2.0/24" for an intranet site).
+    url_allowed_networks: str | None = None
+    url_max_bytes: int = Field(default=2_000_000, ge=1_000)
+    url_timeout_seconds: float = Field(default=15.0, gt=0)
+
+    # Images for blog posts ("include visuals"), via the images API of the configured endpoint.
+    image_model: str = "gpt-image-1"
+    image_size: str = "1024x1024"
+
+    # Housekeeping: finished rows of Procrastinate's queue tables (jobs, events) older than this are
+    # removed; their events are first copied to inkwell.job_events_archive. Inkwell's own history
+    # (requests, results, posts, archived events) is kept for history_retention_days (unset: forever).
+    queue_retention_days: float = Field(default=7.0, gt=0)
+    history_retention_days: float | None = Field(default=None, gt=0)
+
     @property
     def offline_model(self) -> bool:
         return self.llm_base_url is None and self.llm_api_key is None

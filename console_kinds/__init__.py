@@ -10,15 +10,28 @@ from collections.abc import Callable
 
 import streamlit as st
 
-from console_kinds import titles
+from console_kinds import blog_post, site_build, titles, website_analysis
 from db.requests import GenerationRequest
+from queue_tasks.images import KIND as POST_IMAGE
 
 # A Submit form gets the page's `queue_requests(kind, inputs)` so every kind queues the same way.
 QueueRequests = Callable[..., None]
 
-RESULT_VIEWS: dict[str, Callable[[GenerationRequest], None]] = {titles.KIND: titles.show_result}
-FORMS_BY_KIND: dict[str, Callable[[QueueRequests], None]] = {titles.KIND: titles.forms}
-
+RESULT_VIEWS: dict[str, Callable[[GenerationRequest], None]] = {
+    titles.KIND: titles.show_result,
+    blog_post.KIND: blog_post.show_result,
+    POST_IMAGE: blog_post.show_image_result,
+    website_analysis.KIND: website_analysis.show_result,
+    site_build.KIND: site_build.show_result,
+    site_build.PROMOTION_KIND: site_build.show_promotion_result,
+}
+# Only the kinds people start on the Submit page (see JobKind.offered_on_submit).
+FORMS_BY_KIND: dict[str, Callable[[QueueRequests], None]] = {
+    titles.KIND: titles.forms,
+    blog_post.KIND: blog_post.forms,
+    website_analysis.KIND: website_analysis.forms,
+    site_build.KIND: site_build.forms,
+}
 
 def show_result(request: GenerationRequest) -> None:
     if not request.result:

@@ -9,7 +9,16 @@ from inkwell_settings import get_settings
 from queue_tasks.job_manager import PauseAwareJobManager
 
 # Every module that defines tasks: the worker imports them at start.
-TASK_MODULES = ["queue_tasks.titles", "queue_tasks.maintenance"]
+TASK_MODULES = [
+    "queue_tasks.titles",
+    "queue_tasks.blog_posts",
+    "queue_tasks.images",
+    "queue_tasks.website_analysis",
+    "queue_tasks.site_build",
+    "queue_tasks.site_promotion",
+    "queue_tasks.maintenance",
+    "queue_tasks.housekeeping",
+]
 
 
 def _worker_defaults() -> dict:

@@ -19,8 +19,12 @@ from procrastinate.tasks import Task
 
 from db.connection import database_errors_as_unavailable
 from db.requests import NewRequest, insert_requests
+from queue_tasks import site_build, site_promotion
+from queue_tasks.blog_posts import KIND as BLOG_POST, BlogPostInput, write_blog_post_task
+from queue_tasks.images import KIND as POST_IMAGE, PostImageInput, make_post_image
 from queue_tasks.models import TitlesInput
 from queue_tasks.titles import KIND as TITLES, generate_titles
+from queue_tasks.website_analysis import KIND as WEBSITE_ANALYSIS, WebsiteAnalysisInput, analyse_website_task
 
 logger = logging.getLogger("inkwell.jobs")
 
@@ -31,11 +35,26 @@ class JobKind:
     label: str
     input_model: type[pydantic.BaseModel]
     task: Task
+    # False for kinds queued only by other jobs or pages (a post's image, a site promotion).
+    offered_on_submit: bool = True
 
 
 JOB_KINDS: dict[str, JobKind] = {
     TITLES: JobKind(TITLES, "Titles", TitlesInput, generate_titles),
+    BLOG_POST: JobKind(BLOG_POST, "Blog post", BlogPostInput, write_blog_post_task),
+    WEBSITE_ANALYSIS: JobKind(WEBSITE_ANALYSIS, "Website analysis", WebsiteAnalysisInput, analyse_website_task),
+    # One request per route × section; the Submit form starts a whole build (queue_tasks/site_build.py).
+    site_build.KIND: JobKind(site_build.KIND, "Site build", site_build.SiteSectionInput, site_build.write_site_section),
+    # Queued by a blog post with "include visuals".
+    POST_IMAGE: JobKind(POST_IMAGE, "Post image", PostImageInput, make_post_image, offered_on_submit=False),
+    # Started from a build on the Site builds page.
+    site_promotion.KIND: JobKind(
+        site_promotion.KIND, "Site promotion", site_promotion.SitePromotionInput, site_promotion.promote_site,
+        offered_on_submit=False,
+    ),
 }
+SUBMIT_PAGE_KINDS = [name for name, kind in JOB_KINDS.items() if kind.offered_on_submit]
+
 
 DEFAULT_QUEUE = "default"
 MAX_REQUESTER_CHARS = 100
