@@ -143,9 +143,12 @@ def test_the_submit_page_refuses_a_form_build_without_business_type(console_env,
     assert sites.list_batches(db) == []
 
 
-def test_promotions_are_not_submitted_from_the_submit_page(console_env, db):
-    at = submit_page_for("site_promotion")
-    assert "start from a build on the Site builds page" in texts(at.info)
+def test_kinds_queued_by_other_jobs_are_not_offered_on_the_submit_page(console_env, db):
+    at = AppTest.from_file(APP, default_timeout=30)
+    at.switch_page("pages/1_Submit.py").run()
+    offered = at.selectbox(key="submit_kind").options
+    assert "Site build" in offered and "Titles" in offered
+    assert "Site promotion" not in offered and "Post image" not in offered
 
 
 def test_promote_button_queues_a_promotion_shown_with_its_entities(console_env, db):
