@@ -28,7 +28,8 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_vali
 
 from db import sites
 from db.connection import database_errors_as_unavailable
-from db.requests import GenerationRequest, NewRequest, insert_requests
+from db.requests import GenerationRequest
+from queue_tasks.enqueue import enqueue_requests
 from inkwell_settings import get_settings
 from queue_tasks.llm import LLMClient
 from queue_tasks.models import _clean_text, describe_validation_error
@@ -553,25 +554,10 @@ def submit_site_build(
             definition=definition.model_dump(mode="json"),
             skipped_sections=skipped,
         )
-        request_ids = [uuid.uuid4() for _ in inputs]
-        job_ids = write_site_section.configure(connection=conn, queue=queue, schedule_at=schedule_at).batch_defer(
-            *({"request_id": str(request_id)} for request_id in request_ids)
+        queued = enqueue_requests(
+            conn, write_site_section, KIND, inputs, requested_by=requester, schedule_at=schedule_at, queue=queue
         )
-        insert_requests(
-            conn,
-            [
-                NewRequest(
-                    id=request_id,
-                    kind=KIND,
-                    input=data.model_dump(mode="json"),
-                    requested_by=requester,
-                    queue_name=queue,
-                    scheduled_at=schedule_at,
-                    job_id=job_id,
-                )
-                for request_id, data, job_id in zip(request_ids, inputs, job_ids)
-            ],
-        )
+        request_ids = [request_id for request_id, _ in queued]
         sites.link_batch_sections(
             conn,
             batch_id,

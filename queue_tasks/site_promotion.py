@@ -18,7 +18,8 @@ from pydantic import BaseModel, ConfigDict
 
 from db import sites
 from db.connection import database_errors_as_unavailable
-from db.requests import GenerationRequest, NewRequest, insert_requests
+from db.requests import GenerationRequest
+from queue_tasks.enqueue import enqueue_requests
 from queue_tasks.errors import PermanentJobError
 from queue_tasks.llm import LLMClient
 from queue_tasks.procrastinate_app import app
@@ -141,25 +142,10 @@ def submit_promotion(
         if batch.environment != "preview":
             raise BuildRefused("Only a build written to preview can be promoted or rolled back.")
         promotion_id = uuid.uuid4()
-        request_id = uuid.uuid4()
         data = SitePromotionInput(
             topic=f"{batch.site_name} · {ACTION_LABELS[action]}", promotion_id=promotion_id, batch_id=batch_id, action=action
         )
-        job_id = promote_site.configure(connection=conn, queue=queue).defer(request_id=str(request_id))
-        insert_requests(
-            conn,
-            [
-                NewRequest(
-                    id=request_id,
-                    kind=KIND,
-                    input=data.model_dump(mode="json"),
-                    requested_by=requester,
-                    queue_name=queue,
-                    scheduled_at=None,
-                    job_id=job_id,
-                )
-            ],
-        )
+        [(request_id, _)] = enqueue_requests(conn, promote_site, KIND, [data], requested_by=requester, queue=queue)
         sites.insert_promotion(
             conn, promotion_id=promotion_id, batch_id=batch_id, action=action, request_id=request_id, requested_by=requester
         )

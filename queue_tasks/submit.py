@@ -18,9 +18,9 @@ import pydantic
 from procrastinate.tasks import Task
 
 from db.connection import database_errors_as_unavailable
-from db.requests import NewRequest, insert_requests
 from queue_tasks import site_build, site_promotion
 from queue_tasks.blog_posts import KIND as BLOG_POST, BlogPostInput, write_blog_post_task
+from queue_tasks.enqueue import enqueue_requests
 from queue_tasks.images import KIND as POST_IMAGE, PostImageInput, make_post_image
 from queue_tasks.models import TitlesInput
 from queue_tasks.titles import KIND as TITLES, generate_titles
@@ -91,26 +91,12 @@ def submit_requests(
         raise SubmitError("A scheduled start needs a time zone.")
     job_kind = JOB_KINDS[kind]
     requester = _check_requester(requested_by)
-    request_ids = [uuid.uuid4() for _ in inputs]
     with database_errors_as_unavailable(), conn.transaction():
-        job_ids = job_kind.task.configure(connection=conn, queue=queue, schedule_at=schedule_at).batch_defer(
-            *({"request_id": str(request_id)} for request_id in request_ids)
+        queued = enqueue_requests(
+            conn, job_kind.task, kind, inputs, requested_by=requester, schedule_at=schedule_at, queue=queue
         )
-        insert_requests(
-            conn,
-            [
-                NewRequest(
-                    id=request_id,
-                    kind=kind,
-                    input=data.model_dump(mode="json"),
-                    requested_by=requester,
-                    queue_name=queue,
-                    scheduled_at=schedule_at,
-                    job_id=job_id,
-                )
-                for request_id, data, job_id in zip(request_ids, inputs, job_ids)
-            ],
-        )
+    request_ids = [request_id for request_id, _ in queued]
+    job_ids = [job_id for _, job_id in queued]
     if len(request_ids) == 1:
         logger.info("request %s job %s (%s): queued by %s", request_ids[0], job_ids[0], kind, requester)
     else:
