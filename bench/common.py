@@ -9,14 +9,12 @@ from __future__ import annotations
 import contextlib
 import os
 import platform
-import signal
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
@@ -27,6 +25,7 @@ if str(ROOT) not in sys.path:
 
 from db.embedded import EmbeddedPostgres  # noqa: E402
 from db.migrate import migrate  # noqa: E402
+from tests.support.worker_process import WorkerProcess  # noqa: E402
 
 INKWELL_APP = "queue_tasks.app"
 BARE_APP = "bench.bare_app.app"
@@ -73,28 +72,9 @@ def inkwell_env(database_url: str, **extra: str) -> dict[str, str]:
     return env
 
 
-@dataclass
-class Worker:
-    process: subprocess.Popen
-    log_path: Path
-
-    def stop(self, timeout: float = 20.0) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
-
-    @property
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-
 def start_worker(
     app: str, env: dict[str, str], *, concurrency: int, queues: str, name: str, log_level: str = "warning"
-) -> Worker:
+) -> WorkerProcess:
     """A real `python -m procrastinate worker` subprocess. Both apps log at the same level (WARNING by
     default: the INFO lines cost ~5 % per job in either)."""
     log_path = Path(tempfile.gettempdir()) / f"inkwell-bench-{os.getpid()}-{name}.log"
@@ -104,7 +84,7 @@ def start_worker(
     ]
     with open(log_path, "w") as log:
         process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    return Worker(process, log_path)
+    return WorkerProcess(process, log_path)
 
 
 def wait_for_workers(conn: psycopg.Connection, count: int, timeout: float = 60.0) -> None:

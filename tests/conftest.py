@@ -5,13 +5,11 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
 import subprocess
 import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
@@ -20,6 +18,7 @@ import pytest
 from db.embedded import EmbeddedPostgres
 from db.migrate import migrate
 from tests.support.llm_server import LLMTestServer
+from tests.support.worker_process import WorkerProcess
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE_DB = "inkwell_template"
@@ -96,31 +95,6 @@ def inkwell_env(database_url: str, llm_server: LLMTestServer, monkeypatch) -> di
     get_settings.cache_clear()
     yield env
     get_settings.cache_clear()
-
-
-@dataclass
-class WorkerProcess:
-    process: subprocess.Popen
-    log_path: Path
-
-    @property
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def kill(self) -> None:
-        """SIGKILL: the worker gets no chance to clean up, as when a machine dies."""
-        self.process.kill()
-        self.process.wait(timeout=10)
-
-    def stop(self, timeout: float = 15.0) -> int:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
-        return self.process.returncode
 
 
 @pytest.fixture
