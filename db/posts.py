@@ -137,7 +137,7 @@ async def get_post_image_request_id(conn: psycopg.AsyncConnection, post_id: uuid
 
 async def get_post_async(conn: psycopg.AsyncConnection, post_id: uuid.UUID | str) -> Post | None:
     async with conn.cursor(row_factory=class_row(Post)) as cur:
-        await cur.execute(QUERIES["get_post"], {"post_id": post_id})
+        await cur.execute(QUERIES["get_post"], {"post_id": post_id, "request_id": None})
         return await cur.fetchone()
 
 
@@ -173,12 +173,12 @@ def list_posts(conn: psycopg.Connection, limit: int = 200) -> list[PostSummary]:
 
 def get_post(conn: psycopg.Connection, post_id: uuid.UUID | str) -> Post | None:
     with conn.cursor(row_factory=class_row(Post)) as cur:
-        return cur.execute(QUERIES["get_post"], {"post_id": post_id}).fetchone()
+        return cur.execute(QUERIES["get_post"], {"post_id": post_id, "request_id": None}).fetchone()
 
 
 def get_post_by_request(conn: psycopg.Connection, request_id: uuid.UUID | str) -> Post | None:
     with conn.cursor(row_factory=class_row(Post)) as cur:
-        return cur.execute(QUERIES["get_post_by_request"], {"request_id": request_id}).fetchone()
+        return cur.execute(QUERIES["get_post"], {"post_id": None, "request_id": request_id}).fetchone()
 
 
 def get_post_image(conn: psycopg.Connection, post_id: uuid.UUID | str) -> PostImage | None:

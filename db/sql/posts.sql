@@ -38,24 +38,15 @@ SELECT p.id, p.request_id, p.title, p.subheader, p.status, p.word_count, p.organ
  LIMIT %(limit)s
 
 -- get_post --
--- One post with its whole body and the state of its request and image request.
+-- One post, by its id or by the request that saved it, with its whole body and the state of its
+-- request and image request.
 SELECT p.*, r.status AS request_status, ir.status AS image_status, ir.error_message AS image_error,
        (pi.post_id IS NOT NULL) AS has_image
   FROM inkwell.posts p
   JOIN inkwell.requests r ON r.id = p.request_id
   LEFT JOIN inkwell.requests ir ON ir.id = p.image_request_id
   LEFT JOIN inkwell.post_images pi ON pi.post_id = p.id
- WHERE p.id = %(post_id)s
-
--- get_post_by_request --
--- The post a request saved, if any.
-SELECT p.*, r.status AS request_status, ir.status AS image_status, ir.error_message AS image_error,
-       (pi.post_id IS NOT NULL) AS has_image
-  FROM inkwell.posts p
-  JOIN inkwell.requests r ON r.id = p.request_id
-  LEFT JOIN inkwell.requests ir ON ir.id = p.image_request_id
-  LEFT JOIN inkwell.post_images pi ON pi.post_id = p.id
- WHERE p.request_id = %(request_id)s
+ WHERE p.id = %(post_id)s OR p.request_id = %(request_id)s
 
 -- save_post_image --
 -- Keep a post's image; making it again (a re-run) replaces the bytes.
