@@ -63,6 +63,11 @@ class InkwellSettings(BaseSettings):
     queue_retention_days: float = Field(default=7.0, gt=0)
     history_retention_days: float | None = Field(default=None, gt=0)
 
+    # Analysts: when set, the database role inkwell_analyst (read-only, the analytics views only)
+    # may log in with this password, applied by every migration run (db/migrate.py). Unset: the
+    # role is left as it is (created NOLOGIN; a DBA may grant it to analysts' own roles instead).
+    analyst_password: SecretStr | None = None
+
     @property
     def offline_model(self) -> bool:
         return self.llm_base_url is None and self.llm_api_key is None

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
+from psycopg import sql
 from procrastinate.schema import SchemaManager
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -56,8 +57,12 @@ def find_migrations(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
     return migrations
 
 
-def migrate(database_url: str) -> list[str]:
-    """Apply whatever is missing; return the names of what was applied."""
+def migrate(database_url: str, *, analyst_password: str | None = None) -> list[str]:
+    """Apply whatever is missing; return the names of what was applied.
+
+    The analyst role's login password is `analyst_password`, else the INKWELL_ANALYST_PASSWORD
+    setting; with neither, the role is left as it is.
+    """
     applied_now: list[str] = []
     with psycopg.connect(database_url, autocommit=False) as conn:
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK_KEY,))
@@ -98,8 +103,30 @@ def migrate(database_url: str) -> list[str]:
                 (migration.version, migration.name, migration.checksum),
             )
             applied_now.append(f"{migration.version:04d}_{migration.name}")
+        if analyst_password is None:
+            from inkwell_settings import get_settings
+
+            secret = get_settings().analyst_password
+            analyst_password = secret.get_secret_value() if secret else None
+        if analyst_password:
+            allow_analyst_login(conn, analyst_password)
         conn.commit()
     return applied_now
+
+
+ANALYST_ROLE = "inkwell_analyst"
+
+
+def allow_analyst_login(conn: psycopg.Connection, password: str) -> None:
+    """Let the read-only analyst role (migration 0050) log in with this password.
+
+    The password is hashed here (libpq's SCRAM-SHA-256), so it never reaches the server, or its
+    statement log, in clear.
+    """
+    verifier = conn.pgconn.encrypt_password(password.encode(), ANALYST_ROLE.encode(), b"scram-sha-256").decode()
+    conn.execute(
+        sql.SQL("ALTER ROLE {} WITH LOGIN PASSWORD {}").format(sql.Identifier(ANALYST_ROLE), sql.Literal(verifier))
+    )
 
 
 def main() -> int:
