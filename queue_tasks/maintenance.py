@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 
 from procrastinate import JobContext
-from procrastinate.jobs import Status
 
 from db.requests import record_error
 from inkwell_settings import get_settings
@@ -16,33 +15,56 @@ logger = logging.getLogger("inkwell.jobs")
 # croniter's optional sixth field is seconds: every 15 s by default, so with the 30 s heartbeat
 # time-out a dead worker's jobs are back in the queue well within a minute.
 STALLED_CHECK_CRON = f"* * * * * */{get_settings().stalled_check_seconds}"
+STALLED_CHECK_TASK = "inkwell.requeue_stalled_jobs"
 
 
+# queueing_lock: one check waits at a time. No `lock`: a check whose worker dies would hold it and
+# block every later check. Two checks at once are harmless: a job is ended once (job_manager.py).
 @app.periodic(cron=STALLED_CHECK_CRON)
-@app.task(name="inkwell.requeue_stalled_jobs", queueing_lock="inkwell.requeue_stalled_jobs", pass_context=True)
+@app.task(name=STALLED_CHECK_TASK, queueing_lock=STALLED_CHECK_TASK, pass_context=True)
 async def requeue_stalled_jobs(context: JobContext, timestamp: int) -> int:
     """Jobs of a worker that stopped beating (killed, machine lost) go back to the queue.
 
     This is Procrastinate's documented recipe (heartbeats + retry_job). A job that already used
-    its attempts is failed with a code instead, so a job that kills its worker cannot loop.
+    its attempts is failed with a code instead, so a job that kills its worker cannot loop. Each
+    job is ended only while it still runs under the silent worker (job_manager.py): one that
+    finished or was re-queued meanwhile is left alone. Returns how many jobs were re-queued or failed.
     """
     settings = get_settings()
     manager = context.app.job_manager
     stalled = await manager.get_stalled_jobs(seconds_since_heartbeat=settings.stalled_worker_seconds)
+    handled = 0
     for job in stalled:
-        if job.attempts + 1 >= settings.max_attempts:
-            async with context.app.connector.pool.connection() as conn:
-                request_id = job.task_kwargs.get("request_id")
-                if request_id:
-                    await record_error(
-                        conn,
-                        request_id,
-                        error_code="worker_lost",
-                        error_message=f"The worker running this job stopped responding {job.attempts + 1} times.",
-                    )
-            await manager.finish_job(job=job, status=Status.FAILED, delete_job=False)
-            logger.warning("job %s: worker lost again, failed after %d attempts", job.id, job.attempts + 1)
-        else:
-            await manager.retry_job(job)
+        try:
+            handled += await _requeue_or_fail(context, job, settings.max_attempts)
+        except Exception:
+            # One job's trouble (a database hiccup) must not leave the others stalled until the next check.
+            logger.exception("job %s: could not be re-queued; the next check tries again", job.id)
+    return handled
+
+
+async def _requeue_or_fail(context: JobContext, job, max_attempts: int) -> bool:
+    manager = context.app.job_manager
+    if job.attempts + 1 < max_attempts:
+        status = await manager.requeue_stalled_job(job)
+        if status == "todo":
             logger.warning("job %s: its worker stopped responding, re-queued", job.id)
-    return len(stalled)
+        elif status == "aborted":
+            logger.warning("job %s: its worker stopped responding; its cancellation was asked for, so it ends cancelled", job.id)
+        return status is not None
+    status = await manager.fail_stalled_job(job)
+    if status == "aborted":
+        logger.warning("job %s: its worker stopped responding; its cancellation was asked for, so it ends cancelled", job.id)
+    if status != "failed":
+        return status is not None
+    request_id = job.task_kwargs.get("request_id")
+    if request_id:
+        async with context.app.connector.pool.connection() as conn:
+            await record_error(
+                conn,
+                request_id,
+                error_code="worker_lost",
+                error_message=f"The worker running this job stopped responding {job.attempts + 1} times.",
+            )
+    logger.warning("job %s: worker lost again, failed after %d attempts", job.id, job.attempts + 1)
+    return True

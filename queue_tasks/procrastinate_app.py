@@ -6,7 +6,7 @@ from procrastinate import App, PsycopgConnector
 from procrastinate.connector import BaseConnector
 
 from inkwell_settings import get_settings
-from queue_tasks.job_manager import PauseAwareJobManager
+from queue_tasks.database_outage import OutageTolerantJobManager
 
 # Every module that defines tasks: the worker imports them at start.
 TASK_MODULES = [
@@ -18,6 +18,7 @@ TASK_MODULES = [
     "queue_tasks.site_promotion",
     "queue_tasks.maintenance",
     "queue_tasks.housekeeping",
+    "queue_tasks.request_counts",
 ]
 
 
@@ -33,8 +34,12 @@ def _worker_defaults() -> dict:
         "fetch_job_polling_interval": 1.0,
         "abort_job_polling_interval": 1.0,
         # On SIGTERM, running jobs get this long to finish; the rest are handed back to the queue
-        # (runner.py turns the shutdown cancellation into a `worker_shutdown` retry).
-        "shutdown_graceful_timeout": 10.0,
+        # (runner.py turns the shutdown cancellation into a `worker_shutdown` retry). A stopping
+        # worker beats no more, so this stays under the stalled-worker time-out by two heartbeats:
+        # its jobs are never re-queued (and run elsewhere) while it still runs them.
+        "shutdown_graceful_timeout": min(
+            settings.shutdown_graceful_seconds, max(0.0, settings.stalled_worker_seconds - 2 * heartbeat)
+        ),
     }
 
 
@@ -51,16 +56,17 @@ def _connector() -> PsycopgConnector:
 
 
 class InkwellApp(App):
-    """Procrastinate's App whose workers never fetch from a paused queue, copies included."""
+    """Procrastinate's App whose workers never fetch from a paused queue and wait out a database
+    outage instead of stopping (database_outage.py), copies included."""
 
     def __init__(self, **options):
         super().__init__(**options)
-        self.job_manager = PauseAwareJobManager(connector=self.connector)
+        self.job_manager = OutageTolerantJobManager(connector=self.connector)
 
     def with_connector(self, connector: BaseConnector) -> App:
         # App.with_connector builds a plain App, with a plain JobManager.
         copy = super().with_connector(connector)
-        copy.job_manager = PauseAwareJobManager(connector=connector)
+        copy.job_manager = OutageTolerantJobManager(connector=connector)
         return copy
 
 

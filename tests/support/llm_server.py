@@ -5,6 +5,8 @@ tests point the real SDK (and real worker subprocesses) at this server instead. 
 of ``POST /v1/chat/completions`` (plain JSON and ``text/event-stream``) and ``GET /v1/models``, answers
 structured-output requests with JSON that fits the requested schema, and plays a FIFO script of faults
 (errors, stalls, garbage, dropped streams) so tests can drive every failure path. Stdlib only.
+With ``faults=FaultInjection(rate=0.2)`` every unscripted request draws a random fault at that rate
+(the chaos suite, bench/chaos.py); ``POST /v1/images/generations`` answers with a small PNG.
 
     with LLMTestServer() as server:
         server.push(error(429, retry_after=1))
@@ -16,8 +18,10 @@ Run it by hand with ``python -m tests.support.llm_server --port 8089 --delay-per
 from __future__ import annotations
 
 import argparse
+import base64
 import collections
 import json
+import random
 import re
 import select
 import socket
@@ -56,7 +60,7 @@ _ERROR_DETAILS = {
 class Behaviour:
     """How the server answers one chat request. Build these with the helper functions below."""
 
-    kind: Literal["ok", "error", "stall", "garbage", "drop_mid_stream"]
+    kind: Literal["ok", "error", "stall", "garbage", "drop_mid_stream", "schema_violation"]
     delay: float = 0.0  # seconds before a non-streaming answer
     delay_per_chunk: float = 0.0  # seconds before each streamed chunk
     chunks: int = 8  # content pieces in a streamed answer
@@ -86,9 +90,55 @@ def garbage(*, delay_per_chunk: float = 0.0, chunks: int = 8) -> Behaviour:
     return Behaviour("garbage", delay_per_chunk=delay_per_chunk, chunks=max(1, chunks))
 
 
+def schema_violation(*, chunks: int = 8) -> Behaviour:
+    """A 200 answer that is valid JSON but not of the requested schema (required fields missing)."""
+    return Behaviour("schema_violation", chunks=max(1, chunks))
+
+
 def drop_mid_stream(*, chunks: int = 8) -> Behaviour:
     """Send headers and part of the answer, then close the socket without finishing the body."""
     return Behaviour("drop_mid_stream", chunks=max(2, chunks))
+
+
+# Content of a schema_violation answer: JSON, but none of the fields any of Inkwell's schemas asks for.
+SCHEMA_VIOLATION_CONTENT = json.dumps({"note": "Here is what you asked for", "items": "not a list"})
+FAULT_KINDS = ("rate_limited", "server_error_500", "server_error_503", "stall", "drop_mid_stream", "malformed_json",
+               "schema_violation")
+
+
+@dataclass(frozen=True)
+class FaultInjection:
+    """Random faults for unscripted requests: each request is a fault with probability ``rate``, the fault
+    drawn evenly from ``kinds``; every other answer takes a random 0..``max_latency`` s (random latency).
+    ``stall_seconds`` should exceed the client's time-out, so a stall is a time-out on the client side."""
+
+    rate: float = 0.2
+    kinds: tuple[str, ...] = FAULT_KINDS
+    retry_after: float = 1.0
+    stall_seconds: float = 10.0
+    max_latency: float = 0.2
+    seed: int | None = None
+
+    def draw(self, rng: random.Random) -> tuple[str, Behaviour]:
+        latency = rng.uniform(0, self.max_latency) if self.max_latency > 0 else 0.0
+        if rng.random() >= self.rate:
+            return "ok", ok(delay=latency, delay_per_chunk=latency / 8)  # streamed: spread over the chunks
+        kind = rng.choice(self.kinds)
+        return kind, {
+            "rate_limited": lambda: error(429, retry_after=self.retry_after),
+            "server_error_500": lambda: error(500),
+            "server_error_503": lambda: error(503),
+            "stall": lambda: stall(self.stall_seconds),
+            "drop_mid_stream": lambda: drop_mid_stream(),
+            "malformed_json": lambda: garbage(),
+            "schema_violation": lambda: schema_violation(),
+        }[kind]()
+
+
+# A valid 1x1 PNG, the images API's answer.
+TINY_PNG = base64.b64decode(
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAIAAACQd1PeAAAADElEQVR4nGP4z8AAAAMBAQDJ/pLvAAAAAElFTkSuQmCC"
+)
 
 
 # --- Observations ----------------------------------------------------------------------------------
@@ -290,6 +340,9 @@ class _ChatHandler(BaseHTTPRequestHandler):
             self._send_error(400, message="The request body is not valid JSON.")
             return
         self._record(body=body)
+        if self.path.rstrip("/") == "/v1/images/generations":
+            self._answer_image()
+            return
         if self.path.rstrip("/") != "/v1/chat/completions":
             self._send_error(404)
             return
@@ -300,6 +353,17 @@ class _ChatHandler(BaseHTTPRequestHandler):
             self._answer_chat(body, request_number, behaviour)
         finally:
             owner._end_chat()
+
+    def _answer_image(self) -> None:
+        """An images API answer (one small PNG, base64), or the error or stall a fault injection drew."""
+        _, behaviour = self.server.owner._draw_fault()
+        if behaviour.kind == "error":
+            self._send_error(behaviour.status, body=behaviour.body, retry_after=behaviour.retry_after)
+        elif behaviour.kind == "stall":
+            self._pause(behaviour.seconds)
+            self.close_connection = True
+        else:
+            self._send_json(200, {"created": int(time.time()), "data": [{"b64_json": base64.b64encode(TINY_PNG).decode()}]})
 
     # Chat behaviours
 
@@ -314,7 +378,9 @@ class _ChatHandler(BaseHTTPRequestHandler):
             return
 
         owner = self.server.owner
-        content = GARBAGE_CONTENT if behaviour.kind == "garbage" else owner.responder(body)
+        content = {"garbage": GARBAGE_CONTENT, "schema_violation": SCHEMA_VIOLATION_CONTENT}.get(behaviour.kind)
+        if content is None:
+            content = owner.responder(body)
         reply = _ChatReply(body, content, model=body.get("model") or owner.model)
         if body.get("stream"):
             self._stream_chat(reply, request_number, behaviour)
@@ -499,9 +565,14 @@ class LLMTestServer:
         host: str = "127.0.0.1",
         port: int = 0,
         model: str = DEFAULT_MODEL,
+        faults: FaultInjection | None = None,
     ) -> None:
         self.responder = responder
         self.default_behaviour = default_behaviour or ok()
+        self.faults = faults
+        # How many requests got each fault (and "ok"), when fault injection is on.
+        self.fault_counts: collections.Counter[str] = collections.Counter()
+        self._rng = random.Random(faults.seed if faults else None)
         self.model = model
         self.requests: list[RecordedRequest] = []
         self.disconnects: list[Disconnect] = []
@@ -614,9 +685,23 @@ class LLMTestServer:
         with self._changed:
             self._request_count += 1
             self._active_requests += 1
-            behaviour = self._script.popleft() if self._script else self.default_behaviour
+            if self._script:
+                behaviour = self._script.popleft()
+            else:
+                behaviour = self._draw_fault_locked()[1]
             self._changed.notify_all()
             return self._request_count, behaviour
+
+    def _draw_fault(self) -> tuple[str, Behaviour]:
+        with self._changed:
+            return self._draw_fault_locked()
+
+    def _draw_fault_locked(self) -> tuple[str, Behaviour]:
+        if self.faults is None:
+            return "ok", self.default_behaviour
+        kind, behaviour = self.faults.draw(self._rng)
+        self.fault_counts[kind] += 1
+        return kind, behaviour
 
     def _end_chat(self) -> None:
         with self._changed:
@@ -646,10 +731,13 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=8089)
     parser.add_argument("--delay-per-chunk", type=float, default=0.0, help="seconds between streamed chunks")
     parser.add_argument("--chunks", type=int, default=8, help="content pieces per streamed answer")
+    parser.add_argument("--fault-rate", type=float, default=0.0, help="share of requests answered with a random fault")
+    parser.add_argument("--stall-seconds", type=float, default=10.0, help="how long an injected stall lasts")
     args = parser.parse_args()
 
     behaviour = ok(delay_per_chunk=args.delay_per_chunk, chunks=args.chunks)
-    with LLMTestServer(host=args.host, port=args.port, default_behaviour=behaviour) as server:
+    faults = FaultInjection(rate=args.fault_rate, stall_seconds=args.stall_seconds) if args.fault_rate > 0 else None
+    with LLMTestServer(host=args.host, port=args.port, default_behaviour=behaviour, faults=faults) as server:
         print(f"Serving an OpenAI-compatible API at {server.base_url} (Ctrl-C to stop)", flush=True)
         try:
             threading.Event().wait()
