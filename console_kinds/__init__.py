@@ -46,8 +46,8 @@ def show_result(request: GenerationRequest) -> None:
 
 
 def show_source(request: GenerationRequest) -> None:
-    from console_ui import escape_markdown
+    from console_kinds.plain_text import as_text
 
-    source = "the offline model" if request.offline_model else escape_markdown(request.model_name or "the model")
+    source = "the offline model" if request.offline_model else as_text(request.model_name or "the model")
     tokens = request.result.get("tokens_used") if request.result else None
     st.caption(f"From {source}" + (f" · {tokens:,} tokens" if isinstance(tokens, int) else "") + f" · attempt {request.attempts}")

@@ -13,6 +13,7 @@ from collections.abc import Callable
 import pydantic
 import streamlit as st
 
+from console_kinds.plain_text import as_text, unlinked
 from console_ui import escape_markdown
 from db.requests import GenerationRequest
 from queue_tasks.blog_posts import KIND, BlogPostInput
@@ -30,6 +31,7 @@ _ACTIVE = re.compile(r"([\\<>\[\]!:$`])")
 def safe_markdown(text: str) -> str:
     """Markdown with its structure kept and nothing that loads, links or runs: images become their
     alt text, links their text, and HTML, URLs and directives are shown as plain characters."""
+    text = unlinked(text)  # bare URLs and e-mail addresses, which GFM would make links of
     text = _REFERENCE_DEFINITION.sub("", text)
     text = _IMAGE.sub(lambda m: m.group(1), text)
     text = _LINK.sub(lambda m: m.group(1), text)
@@ -38,9 +40,9 @@ def safe_markdown(text: str) -> str:
 
 def show_result(request: GenerationRequest) -> None:
     result = request.result or {}
-    st.markdown(f"### {escape_markdown(str(result.get('title', '')))}")
+    st.markdown(f"### {as_text(result.get('title', ''))}")
     if result.get("meta_description"):
-        st.caption(f"Meta description: {escape_markdown(str(result['meta_description']))}")
+        st.caption(f"Meta description: {as_text(result['meta_description'])}")
     facts = [f"{result.get('word_count', 0):,} words"]
     if result.get("post_id"):
         facts.append("saved to Posts")
@@ -55,7 +57,7 @@ def show_result(request: GenerationRequest) -> None:
                      query_params={"request": str(result["image_request_id"])})
     with st.expander("Outline"):
         st.markdown("\n".join(
-            f"{i}. {escape_markdown(str(section.get('heading', '')))}"
+            f"{i}. {as_text(section.get('heading', ''))}"
             for i, section in enumerate(result.get("outline") or [], 1)
         ) or "—")
     with st.container(border=True):

@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 import streamlit as st
 
+from console_kinds.plain_text import as_text
 from console_ui import StartRefused, browser_zone, chosen_start, database, escape_markdown, plural, show_unavailable
 from db.connection import QueueUnavailable
 from db.requests import GenerationRequest
@@ -49,13 +50,13 @@ def show_content(content: dict | None) -> None:
     if not content:
         st.caption("No content yet.")
         return
-    st.markdown(f"**{escape_markdown(str(content.get('headline', '')))}**")
-    st.markdown(escape_markdown(str(content.get("body", ""))))
+    st.markdown(f"**{as_text(content.get('headline', ''))}**")
+    st.markdown(as_text(content.get("body", "")))
     items = content.get("items") or []
     if isinstance(items, list) and items:
         st.markdown(
             "\n".join(
-                f"- **{escape_markdown(str(item.get('title', '')))}** — {escape_markdown(str(item.get('text', '')))}"
+                f"- **{as_text(item.get('title', ''))}** — {as_text(item.get('text', ''))}"
                 for item in items
                 if isinstance(item, dict)
             )
@@ -74,7 +75,7 @@ def show_result(request: GenerationRequest) -> None:
 def show_promotion_result(request: GenerationRequest) -> None:
     result = request.result or {}
     st.markdown(
-        f"{escape_markdown(str(result.get('action', '')))}: {result.get('done', 0)} done, "
+        f"{as_text(result.get('action', ''))}: {result.get('done', 0)} done, "
         f"{result.get('skipped', 0)} skipped, {result.get('failed', 0)} failed"
     )
 

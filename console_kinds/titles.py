@@ -7,6 +7,7 @@ from collections.abc import Callable
 import pydantic
 import streamlit as st
 
+from console_kinds.plain_text import as_text
 from console_ui import escape_markdown, plural
 from db.requests import GenerationRequest
 from queue_tasks.bulk_input import MAX_BULK_ROWS, BulkInput, BulkInputRefused, RefusedLine, parse_pasted_topics, parse_titles_csv
@@ -21,7 +22,7 @@ MAX_CSV_MEGABYTES = 20
 def show_result(request: GenerationRequest) -> None:
     titles = (request.result or {}).get("titles")
     if isinstance(titles, list) and titles:
-        st.markdown("\n".join(f"{i}. {escape_markdown(str(t))}" for i, t in enumerate(titles, 1)))
+        st.markdown("\n".join(f"{i}. {as_text(t)}" for i, t in enumerate(titles, 1)))
     else:
         st.caption("No titles in this result.")
 

@@ -7,6 +7,7 @@ from collections.abc import Callable
 import pydantic
 import streamlit as st
 
+from console_kinds.plain_text import as_text
 from console_ui import database, escape_markdown, show_unavailable
 from db.connection import QueueUnavailable
 from db.requests import GenerationRequest
@@ -50,20 +51,20 @@ def queue_blog_post(request: GenerationRequest, topic: str) -> None:
 
 def show_result(request: GenerationRequest) -> None:
     result = request.result or {}
-    st.markdown(f"**{escape_markdown(str(result.get('page_title') or result.get('final_url', '')))}**")
+    st.markdown(f"**{as_text(result.get('page_title') or result.get('final_url', ''))}**")
     if result.get("final_url") and result.get("final_url") != result.get("url"):
-        st.caption(f"Fetched from {escape_markdown(str(result['final_url']))} (after redirects)")
+        st.caption(f"Fetched from {as_text(result['final_url'])} (after redirects)")
     st.markdown(
         "\n".join([
-            f"- **Business type:** {escape_markdown(str(result.get('business_type', '')))}",
-            f"- **Target audience:** {escape_markdown(str(result.get('target_audience', '')))}",
-            f"- **Tone of voice:** {escape_markdown(str(result.get('tone_of_voice', '')))}",
+            f"- **Business type:** {as_text(result.get('business_type', ''))}",
+            f"- **Target audience:** {as_text(result.get('target_audience', ''))}",
+            f"- **Tone of voice:** {as_text(result.get('tone_of_voice', ''))}",
         ])
     )
     products = result.get("key_products_or_services") or []
-    st.markdown("**Key products or services**  \n" + ("\n".join(f"- {escape_markdown(str(p))}" for p in products) or "—"))
+    st.markdown("**Key products or services**  \n" + ("\n".join(f"- {as_text(p)}" for p in products) or "—"))
     topics = [str(t) for t in result.get("suggested_post_topics") or []]
-    st.markdown("**Suggested post topics**  \n" + ("\n".join(f"{i}. {escape_markdown(t)}" for i, t in enumerate(topics, 1)) or "—"))
+    st.markdown("**Suggested post topics**  \n" + ("\n".join(f"{i}. {as_text(t)}" for i, t in enumerate(topics, 1)) or "—"))
     if topics and request.status == "succeeded":
         topic = st.selectbox("Topic for a blog post", topics, key=f"analysis_topic_{request.id}")
         if st.button("Write a blog post from this", key=f"analysis_write_{request.id}", type="primary"):

@@ -25,7 +25,7 @@ from db.requests import GenerationRequest, NewRequest
 from queue_tasks import offline_model
 from queue_tasks.images import KIND as IMAGE_KIND, PostImageInput, make_post_image
 from queue_tasks.llm import LLMClient
-from queue_tasks.models import _clean_text
+from queue_tasks.models import _clean_text, cut_block, cut_text
 from queue_tasks.procrastinate_app import app
 from queue_tasks.progress import JobProgress
 from queue_tasks.runner import retry_strategy, run_request
@@ -97,19 +97,60 @@ class BlogPostInput(BaseModel):
 # --- Structured answers asked of the model -------------------------------------------------------
 
 
+# Model text is cleaned (no NUL, control or invisible characters: PostgreSQL cannot store a NUL)
+# and capped as it is parsed, so a runaway or hostile answer cannot bloat or break the saved post.
+MAX_HEADING_CHARS = 200
+MAX_KEY_POINT_CHARS = 300
+MAX_KEY_POINTS = 10
+MAX_OUTLINE_SECTIONS = 20
+MAX_SECTION_CHARS = 20_000
+MAX_META_DESCRIPTION_CHARS = 300
+MAX_PARAGRAPH_CHARS = 5_000
+
+
 class OutlineSection(BaseModel):
     heading: str
     key_points: list[str]
+
+    @field_validator("heading")
+    @classmethod
+    def _clean_heading(cls, value: str) -> str:
+        return cut_text(value, MAX_HEADING_CHARS)
+
+    @field_validator("key_points")
+    @classmethod
+    def _clean_points(cls, points: list[str]) -> list[str]:
+        return [cut_text(point, MAX_KEY_POINT_CHARS) for point in points[: MAX_KEY_POINTS * 2] if point.strip()][:MAX_KEY_POINTS]
 
 
 class BlogOutline(BaseModel):
     title: str
     sections: list[OutlineSection]
 
+    @field_validator("title")
+    @classmethod
+    def _clean_title(cls, value: str) -> str:
+        return cut_text(value, MAX_HEADING_CHARS)
+
+    @field_validator("sections")
+    @classmethod
+    def _cap_sections(cls, sections: list[OutlineSection]) -> list[OutlineSection]:
+        return sections[:MAX_OUTLINE_SECTIONS]
+
 
 class BlogSectionDraft(BaseModel):
     heading: str
     markdown: str
+
+    @field_validator("heading")
+    @classmethod
+    def _clean_heading(cls, value: str) -> str:
+        return cut_text(value, MAX_HEADING_CHARS)
+
+    @field_validator("markdown")
+    @classmethod
+    def _clean_markdown(cls, value: str) -> str:
+        return cut_block(value, MAX_SECTION_CHARS)
 
 
 class BlogPolish(BaseModel):
@@ -117,6 +158,21 @@ class BlogPolish(BaseModel):
     meta_description: str
     introduction: str
     conclusion: str
+
+    @field_validator("title")
+    @classmethod
+    def _clean_title(cls, value: str) -> str:
+        return cut_text(value, MAX_HEADING_CHARS)
+
+    @field_validator("meta_description")
+    @classmethod
+    def _clean_meta(cls, value: str) -> str:
+        return cut_text(value, MAX_META_DESCRIPTION_CHARS)
+
+    @field_validator("introduction", "conclusion")
+    @classmethod
+    def _clean_paragraph(cls, value: str) -> str:
+        return cut_block(value, MAX_PARAGRAPH_CHARS)
 
 
 class BlogPostResult(BaseModel):

@@ -101,8 +101,10 @@ def _read_header(header_line: str) -> tuple[str, list[str]]:
             candidates.append((len(columns), delimiter, columns))
     if not candidates:
         found = f"“{header_line.strip()[:80]}”" if header_line.strip() else "an empty line"
+        # "topic|audience" or "topic audience": the column is there, the separator is not one we read.
+        hint = " Separate the cells with commas, semicolons or tabs." if "topic" in header_line.lower() else ""
         raise BulkInputRefused(
-            f"The first line must be a header row naming a “topic” column (optional: audience, tone, count); found {found}."
+            f"The first line must be a header row naming a “topic” column (optional: audience, tone, count); found {found}.{hint}"
         )
     _, delimiter, columns = max(candidates)
     unknown = [name for name in columns if name not in CSV_COLUMNS]
@@ -126,6 +128,12 @@ def _numbered_rows(lines: io.StringIO, delimiter: str) -> Iterator[tuple[int, li
         except StopIteration:
             return
         except csv.Error as error:
+            if "field larger than field limit" in str(error):
+                raise BulkInputRefused(
+                    f"Line {first_line} has a cell longer than {csv.field_size_limit():,} characters (a topic may have "
+                    "at most 500); a quote (\") that is never closed turns the rest of the file into one cell. "
+                    "Nothing was queued."
+                ) from None
             raise BulkInputRefused(f"Line {first_line} cannot be read as CSV ({error}); nothing was queued.") from None
         if any(cell.strip() for cell in cells):
             yield first_line, cells

@@ -2,16 +2,56 @@
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic_core import PydanticCustomError
 
 # Control characters (other than tab/newline) and NUL have no place in a topic and break some tools.
-_CONTROL_CHARS = {chr(c) for c in range(32) if chr(c) not in "\t\n"} | {"\x7f"}
+_CONTROL_CHARS = {chr(c) for c in range(32) if chr(c) not in "\t\n"} | {chr(c) for c in range(0x7F, 0xA0)}
+# Removed too: invisible characters that only hide or disguise text (zero-width space, word joiner,
+# byte-order mark) and the direction overrides, embeddings and isolates that reorder the text
+# shown around them ("Trojan Source" spoofing). Right-to-left text itself is kept as typed, with
+# the marks (LRM, RLM, ALM) and joiners (ZWJ, ZWNJ: emoji, Persian, Indic scripts) it needs.
+_INVISIBLE_CHARS = {"\u200b", "\u2060", "\ufeff", "\u180e"} | {chr(c) for c in range(0x202A, 0x202F)} | {
+    chr(c) for c in range(0x2066, 0x206A)
+}
+_REMOVED = _CONTROL_CHARS | _INVISIBLE_CHARS
+# Line and paragraph separators act as line breaks in some places and not others.
+_AS_SPACE = {"\u2028": " ", "\u2029": " "}
+# Letters that show as blank space (Hangul fillers, braille blank): they do not make a topic visible.
+_BLANK_LETTERS = {"\u115f", "\u1160", "\u3164", "\uffa0", "\u2800"}
+MIN_VISIBLE_TOPIC_CHARS = 3
+# Model output: a title longer than this is cut (the prompt asks for under 90 characters); a
+# request asks for at most 20 titles, so more are never kept.
+MAX_TITLE_CHARS = 300
+MAX_TITLES = 20
 
 
 def _clean_text(value: str) -> str:
-    return "".join(ch for ch in value if ch not in _CONTROL_CHARS).strip()
+    return "".join(_AS_SPACE.get(ch, ch) for ch in value if ch not in _REMOVED).strip()
+
+
+def visible_length(value: str) -> int:
+    """Characters that show: not spaces, controls, format characters, combining marks or blank letters."""
+    return sum(
+        1
+        for ch in value
+        if ch not in _BLANK_LETTERS and (unicodedata.category(ch)[0] not in "CZM" or unicodedata.category(ch) == "Co")
+    )
+
+
+def cut_text(value: str, max_chars: int) -> str:
+    """Model output as one line of at most max_chars characters (an ellipsis marks a cut), without
+    control characters (PostgreSQL cannot store a NUL in JSON) or invisible ones."""
+    text = " ".join(_clean_text(value).split())
+    return text if len(text) <= max_chars else text[: max_chars - 1].rstrip() + "…"
+
+
+def cut_block(value: str, max_chars: int) -> str:
+    """Model output of several lines, cleaned like cut_text but keeping its line breaks."""
+    return _clean_text(value)[:max_chars]
 
 
 OptionalShortText = Annotated[str, StringConstraints(max_length=200)] | None
@@ -32,6 +72,17 @@ class TitlesInput(BaseModel):
     def _strip_control_characters(cls, value: object) -> object:
         return _clean_text(value) if isinstance(value, str) else value
 
+    @field_validator("topic")
+    @classmethod
+    def _visible_topic(cls, value: str) -> str:
+        if visible_length(value) < MIN_VISIBLE_TOPIC_CHARS:
+            raise PydanticCustomError(
+                "too_few_visible_characters",
+                "must have at least {min_visible} visible characters",
+                {"min_visible": MIN_VISIBLE_TOPIC_CHARS},
+            )
+        return value
+
     @field_validator("audience", "tone")
     @classmethod
     def _blank_is_none(cls, value: str | None) -> str | None:
@@ -43,12 +94,21 @@ class TitleList(BaseModel):
 
     titles: list[str]
 
+    # Length caps are applied here, not in the schema: strict structured outputs refuse maxLength.
+    @field_validator("titles")
+    @classmethod
+    def _capped(cls, titles: list[str]) -> list[str]:
+        return [cut_text(title, MAX_TITLE_CHARS) for title in titles if title.strip()][:MAX_TITLES]
+
 
 class TitlesResult(BaseModel):
     titles: list[str]
     model: str
     offline_model: bool
     tokens_used: int | None = None
+
+
+MAX_PROBLEMS_SHOWN = 10
 
 
 def describe_validation_error(error: Exception) -> str:
@@ -58,7 +118,8 @@ def describe_validation_error(error: Exception) -> str:
     if not isinstance(error, ValidationError):
         return str(error)
     parts = []
-    for item in error.errors():
+    problems = error.errors()
+    for item in problems[:MAX_PROBLEMS_SHOWN]:
         field = ".".join(str(p) for p in item["loc"]) or "input"
         message = item["msg"]
         if item["type"] == "string_too_short":
@@ -69,5 +130,12 @@ def describe_validation_error(error: Exception) -> str:
             message = "is required"
         elif item["type"] == "extra_forbidden":
             message = "is not a field of this request"
+        elif item["type"] == "value_error" and item.get("ctx", {}).get("error"):
+            message = str(item["ctx"]["error"])  # our own message, without pydantic's "Value error, "
+        elif item["type"] == "too_few_visible_characters":
+            message = f"{message} (spaces and invisible characters do not count)"
         parts.append(f"{field}: {message}")
+    if len(problems) > MAX_PROBLEMS_SHOWN:
+        # A file with 30,000 bad entries must not give a message of a megabyte.
+        parts.append(f"and {len(problems) - MAX_PROBLEMS_SHOWN:,} more problems")
     return "; ".join(parts)

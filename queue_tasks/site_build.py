@@ -28,11 +28,12 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_vali
 
 from db import sites
 from db.connection import database_errors_as_unavailable
+from db.credits import refusals_as
 from db.requests import GenerationRequest
 from queue_tasks.enqueue import enqueue_requests
 from inkwell_settings import get_settings
 from queue_tasks.llm import LLMClient
-from queue_tasks.models import _clean_text, describe_validation_error
+from queue_tasks.models import _clean_text, cut_block, cut_text, describe_validation_error
 from queue_tasks.offline_model import ANSWER_WRITERS, _field, _headline_case
 from queue_tasks.procrastinate_app import app
 from queue_tasks.progress import JobProgress
@@ -55,6 +56,9 @@ MODE_LABELS = {
 MAX_DEFINITION_BYTES = 512 * 1024
 MAX_DEPTH = 20
 MAX_YAML_NODES = 100_000
+# A site, a business, a route and a section each have a few fields: more keys than this are junk
+# that would take seconds to parse and validate.
+MAX_KEYS_PER_MAPPING = 20
 # Entity ids are uuid5 in this namespace; never change it, or every entity gets a new id.
 ENTITY_NAMESPACE = uuid.UUID("6f1d3a52-9c1e-4d8a-bb0e-3c2f5e7a9d10")
 
@@ -88,6 +92,12 @@ class SiteSection(BaseModel):
     # The section's name within its route (part of the entity's identity); defaults to the template.
     name: str = ""
     brief: Annotated[str, StringConstraints(max_length=1000)] = ""
+
+    @field_validator("brief", mode="before")
+    @classmethod
+    def _strip_control_characters(cls, value: object) -> object:
+        # A NUL would even stop the submit: PostgreSQL cannot store it in the request's JSON.
+        return _clean_text(value) if isinstance(value, str) else value
 
     @model_validator(mode="after")
     def _default_name(self) -> SiteSection:
@@ -150,6 +160,13 @@ class SiteDefinition(BaseModel):
 # --- Parsing uploads ------------------------------------------------------------------------------
 
 
+def _routes_cap_message(routes: str, cap: int) -> str:
+    return (
+        f"The site definition has {routes} routes; a build may have at most {cap:,} sections "
+        "(setting INKWELL_MAX_SITE_SECTIONS), and every route needs one. Split the site into several builds."
+    )
+
+
 def _sections_cap_message(cap: int) -> str:
     return (
         f"The site definition has more than {cap:,} sections; a build may have at most {cap:,} "
@@ -185,6 +202,8 @@ class _Frame:
     key: str | None = None
     expecting_key: bool = True
     counts_sections: bool = False
+    counts_routes: bool = False
+    keys: int = 0
 
 
 def _scan_yaml(text: str, max_sections: int) -> None:
@@ -194,7 +213,7 @@ def _scan_yaml(text: str, max_sections: int) -> None:
     file expands into billions of nodes ("billion laughs").
     """
     stack: list[_Frame] = []
-    nodes = sections = 0
+    nodes = sections = routes = 0
     try:
         for event in yaml.parse(text, Loader=yaml.CSafeLoader if yaml.__with_libyaml__ else yaml.SafeLoader):
             if isinstance(event, yaml.AliasEvent):
@@ -221,11 +240,21 @@ def _scan_yaml(text: str, max_sections: int) -> None:
                 sections += 1
                 if sections > max_sections:
                     raise SiteDefinitionError(_sections_cap_message(max_sections))
+            if parent is not None and parent.counts_routes:
+                routes += 1
+                if routes > max_sections:  # stops reading here: 30,000 routes take seconds to parse
+                    raise SiteDefinitionError(_routes_cap_message(f"more than {max_sections:,}", max_sections))
             if is_key:
                 if not isinstance(event, yaml.ScalarEvent):
                     raise SiteDefinitionError("The site definition uses a list or mapping as a key.")
                 parent.key = event.value
                 parent.expecting_key = False
+                parent.keys += 1
+                if parent.keys > MAX_KEYS_PER_MAPPING:
+                    raise SiteDefinitionError(
+                        f"The site definition has a mapping with more than {MAX_KEYS_PER_MAPPING} keys "
+                        f"(line {event.start_mark.line + 1}); a site, a route or a section has only a few fields."
+                    )
                 continue
             if isinstance(event, yaml.ScalarEvent):
                 if parent is not None and parent.is_mapping:
@@ -236,7 +265,10 @@ def _scan_yaml(text: str, max_sections: int) -> None:
             counts = (
                 isinstance(event, yaml.SequenceStartEvent) and parent is not None and parent.is_mapping and parent.key == "sections"
             )
-            stack.append(_Frame(is_mapping=isinstance(event, yaml.MappingStartEvent), counts_sections=counts))
+            top_routes = isinstance(event, yaml.SequenceStartEvent) and len(stack) == 1 and parent.is_mapping and parent.key == "routes"
+            stack.append(
+                _Frame(is_mapping=isinstance(event, yaml.MappingStartEvent), counts_sections=counts, counts_routes=top_routes)
+            )
     except yaml.YAMLError as error:
         raise SiteDefinitionError(f"The file is not valid YAML: {_yaml_problem(error)}") from None
 
@@ -297,6 +329,9 @@ def site_definition_from(loaded: Any) -> SiteDefinition:
     if isinstance(routes, list):
         if not routes:
             raise SiteDefinitionError("The site definition has no routes: list at least one page with its sections.")
+        if len(routes) > max_sections:
+            # Each route needs a section: refused before 30,000 routes are validated one by one.
+            raise SiteDefinitionError(_routes_cap_message(f"{len(routes):,}", max_sections))
         count = sum(len(r["sections"]) for r in routes if isinstance(r, dict) and isinstance(r.get("sections"), list))
         if count > max_sections:
             raise SiteDefinitionError(_sections_cap_message(max_sections))
@@ -339,6 +374,12 @@ class SiteSectionInput(BaseModel):
         return entity_id(self.site, self.route, self.section, self.environment)
 
 
+MAX_HEADLINE_CHARS = 200
+MAX_BODY_CHARS = 4_000
+MAX_ITEM_TEXT_CHARS = 1_000
+MAX_ITEMS = 12
+
+
 class SectionItem(BaseModel):
     title: str
     text: str
@@ -350,6 +391,18 @@ class SiteSectionContent(BaseModel):
     headline: str
     body: str
     items: list[SectionItem]
+
+    # Model output is capped here, not in the schema (strict structured outputs refuse maxLength):
+    # a section is a few lines, never a page.
+    @model_validator(mode="after")
+    def _capped(self) -> SiteSectionContent:
+        self.headline = cut_text(self.headline, MAX_HEADLINE_CHARS)
+        self.body = cut_block(self.body, MAX_BODY_CHARS)
+        self.items = [
+            SectionItem(title=cut_text(item.title, MAX_HEADLINE_CHARS), text=cut_block(item.text, MAX_ITEM_TEXT_CHARS))
+            for item in self.items[:MAX_ITEMS]
+        ]
+        return self
 
 
 class SiteSectionResult(BaseModel):
@@ -535,7 +588,8 @@ def submit_site_build(
         inputs = [i for i in inputs if (i.route, i.section) in wanted]
         if not inputs:
             raise BuildRefused("None of the chosen sections is in this site definition.")
-    with database_errors_as_unavailable(), conn.transaction():
+    # The database may refuse the submission (credits, per-user limits): nothing is queued then.
+    with refusals_as(BuildRefused), database_errors_as_unavailable(), conn.transaction():
         skipped = 0
         if mode == "leave":
             filled = sites.entities_with_content(conn, [i.entity_id for i in inputs])

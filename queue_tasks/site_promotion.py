@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict
 
 from db import sites
 from db.connection import database_errors_as_unavailable
+from db.credits import refusals_as
 from db.requests import GenerationRequest
 from queue_tasks.enqueue import enqueue_requests
 from queue_tasks.errors import PermanentJobError
@@ -135,7 +136,8 @@ def submit_promotion(
         raise BuildRefused("Say who is asking: the requester name is empty.")
     if action not in ACTION_LABELS:
         raise BuildRefused(f"Unknown action {action!r}.")
-    with database_errors_as_unavailable(), conn.transaction():
+    # The database may refuse the submission (credits, per-user limits): nothing is queued then.
+    with refusals_as(BuildRefused), database_errors_as_unavailable(), conn.transaction():
         batch = sites.get_batch(conn, batch_id)
         if batch is None:
             raise BuildRefused(f"No site build {batch_id}.")

@@ -20,6 +20,7 @@ import codecs
 import ipaddress
 import re
 import socket
+import zlib
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from urllib.parse import urljoin, urlsplit
@@ -32,8 +33,15 @@ MAX_REDIRECTS = 5
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 REDIRECT_STATUSES = (301, 302, 303, 307, 308)
 USER_AGENT = "InkwellBot/1.0 (website analysis for a content team)"
+# Compressed pages are read through a decoder that never produces more than the size cap, so a
+# small "zip bomb" cannot fill memory: the cap counts the page as decoded, not as sent.
+ACCEPT_ENCODING = "gzip, deflate"
+_ZLIB_WINDOW = {"gzip": 16 + zlib.MAX_WBITS, "x-gzip": 16 + zlib.MAX_WBITS, "deflate": zlib.MAX_WBITS}
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+# A host name as sent in DNS queries and Host headers (IDNA already applied); "_" is seen in the wild.
+_LABEL = r"[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?"
+_HOST_NAME = re.compile(rf"{_LABEL}(?:\.{_LABEL})*\.?")
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 
 
@@ -86,7 +94,7 @@ def refusal_reason(address: IPAddress) -> str | None:
         inner = embedded_ipv4(address)
         if inner is not None:
             reason = refusal_reason(inner)
-            return f"it carries {inner}, which is {reason}" if reason else None
+            return f"an IPv6 form of {inner}, which is {reason}" if reason else None
     for check, reason in (
         ("is_unspecified", "unspecified"),
         ("is_loopback", "a loopback address"),
@@ -169,6 +177,8 @@ def split_url(url: str) -> tuple[str, str, int, str]:
         ascii_host = host if host.isascii() else host.encode("idna").decode("ascii")
     except UnicodeError:
         raise PermanentJobError("url_invalid", f"The host name {host!r} is not a valid domain name.") from None
+    if not _HOST_NAME.fullmatch(ascii_host) and parse_ip_literal(ascii_host) is None:
+        raise PermanentJobError("url_invalid", f"The host name {host!r} is not a valid domain name.")
     path = parts.path or "/"
     if parts.query:
         path += "?" + parts.query
@@ -232,7 +242,12 @@ async def _connect(client: httpx2.AsyncClient, target: Target) -> httpx2.Respons
         request = client.build_request(
             "GET",
             target.connect_url(address),
-            headers={"Host": target.host_header, "User-Agent": USER_AGENT, "Accept": "text/html,application/xhtml+xml"},
+            headers={
+                "Host": target.host_header,
+                "User-Agent": USER_AGENT,
+                "Accept": "text/html,application/xhtml+xml",
+                "Accept-Encoding": ACCEPT_ENCODING,
+            },
             extensions=extensions,
         )
         try:
@@ -257,15 +272,68 @@ async def _fetch_once(client: httpx2.AsyncClient, target: Target, max_bytes: int
         declared = response.headers.get("content-length")
         if declared and declared.isdigit() and int(declared) > max_bytes:
             raise PermanentJobError("url_too_large", _too_large(max_bytes, f"it says it is {int(declared):,} bytes"))
-        body = bytearray()
+        decoder = _BodyDecoder(response.headers.get("content-encoding", ""), max_bytes)
         async for chunk in response.aiter_raw():
-            body += chunk
-            if len(body) > max_bytes:
-                # Stop reading here: the rest is never downloaded.
-                raise PermanentJobError("url_too_large", _too_large(max_bytes, "it is larger"))
-        return response, bytes(body)
+            decoder.feed(chunk)
+        return response, decoder.finish()
     finally:
         await response.aclose()
+
+
+class _BodyDecoder:
+    """The page's bytes, decompressed when the site compressed them, never more than max_bytes
+    (sent or decoded): reading stops as soon as either is over."""
+
+    def __init__(self, content_encoding: str, max_bytes: int):
+        encoding = content_encoding.strip().lower()
+        if encoding not in ("", "identity", *_ZLIB_WINDOW):
+            raise PermanentJobError(
+                "url_not_html", f"The site sent the page compressed as {encoding!r}, which cannot be read here."
+            )
+        self.encoding = encoding
+        self.max_bytes = max_bytes
+        self.received = 0
+        self.body = bytearray()
+        self._zlib = zlib.decompressobj(_ZLIB_WINDOW[encoding]) if encoding in _ZLIB_WINDOW else None
+        self._started = False
+
+    def feed(self, chunk: bytes) -> None:
+        self.received += len(chunk)
+        if self.received > self.max_bytes:
+            # Stop reading here: the rest is never downloaded.
+            raise PermanentJobError("url_too_large", _too_large(self.max_bytes, "it is larger"))
+        if self._zlib is None:
+            self.body += chunk
+            return
+        try:
+            if not self._started and self.encoding == "deflate":
+                self._started = True
+                try:
+                    self._decompress(chunk)
+                    return
+                except zlib.error:  # "deflate" sent without its zlib header, as some servers do
+                    self._zlib = zlib.decompressobj(-zlib.MAX_WBITS)
+            self._decompress(chunk)
+        except zlib.error:
+            raise PermanentJobError("url_not_html", f"The page's {self.encoding} compression is broken.") from None
+
+    def _decompress(self, data: bytes) -> None:
+        room = self.max_bytes - len(self.body) + 1
+        self.body += self._zlib.decompress(data, room)
+        if len(self.body) > self.max_bytes or self._zlib.unconsumed_tail:
+            raise PermanentJobError("url_too_large", _too_large(self.max_bytes, "it is larger once decompressed"))
+
+    def finish(self) -> bytes:
+        if self._zlib is not None:
+            try:
+                self.body += self._zlib.flush(self.max_bytes - len(self.body) + 1)
+            except zlib.error:
+                raise PermanentJobError("url_not_html", f"The page's {self.encoding} compression is broken.") from None
+            if not self._zlib.eof:
+                raise PermanentJobError("url_not_html", f"The page's {self.encoding} compression is broken (it ends early).")
+            if len(self.body) > self.max_bytes:
+                raise PermanentJobError("url_too_large", _too_large(self.max_bytes, "it is larger once decompressed"))
+        return bytes(self.body)
 
 
 def _too_large(max_bytes: int, how: str) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import random
 import re
 import time
+import unicodedata
 from typing import Annotated
 
 from procrastinate import JobContext
@@ -19,6 +20,7 @@ from inkwell_settings import get_settings
 from queue_tasks import offline_model
 from queue_tasks.errors import JobError, PermanentJobError
 from queue_tasks.llm import LLMClient
+from queue_tasks.models import cut_text
 from queue_tasks.procrastinate_app import app
 from queue_tasks.progress import JobProgress
 from queue_tasks.runner import retry_strategy, run_request
@@ -28,6 +30,9 @@ KIND = "website_analysis"
 TOPIC_COUNT = 5
 # The page text given to the model; the start of a page says most about a business.
 MAX_PAGE_TEXT_CHARS = 8_000
+# Model output kept per field: a business type, an audience or a topic is a line, not a page
+# (and a blog post made from them takes at most 200 characters each).
+MAX_FIELD_CHARS = 200
 
 
 class WebsiteAnalysisInput(BaseModel):
@@ -50,6 +55,13 @@ class WebsiteAnalysisInput(BaseModel):
     @field_validator("url")
     @classmethod
     def _http_only(cls, value: str) -> str:
+        # Spaces, line breaks (a forged header), NUL (PostgreSQL cannot even store it) and invisible
+        # characters (a disguised address) are not part of a URL as people type it.
+        for position, ch in enumerate(value, 1):
+            if ch.isspace() or unicodedata.category(ch) in ("Cc", "Cf"):
+                raise ValueError(
+                    f"The URL has a space, control or invisible character at position {position} ({ch!r}); remove it."
+                )
         try:
             split_url(value)  # the scheme and shape; addresses are checked by the worker when it fetches
         except JobError as error:
@@ -112,10 +124,12 @@ def analysis_prompt(url: str, title: str, description: str, headings: list[str],
 def _clean_list(items: list[str], limit: int) -> list[str]:
     seen: list[str] = []
     for item in items:
-        text = " ".join(str(item).split())
+        text = cut_text(str(item), MAX_FIELD_CHARS)
         if text and text.lower() not in (s.lower() for s in seen):
             seen.append(text)
-    return seen[:limit]
+            if len(seen) == limit:  # a list of 20,000 items is not read to its end
+                break
+    return seen
 
 
 async def analyse_website(request: GenerationRequest, llm: LLMClient, progress: JobProgress) -> WebsiteAnalysisResult:
@@ -147,10 +161,10 @@ async def analyse_website(request: GenerationRequest, llm: LLMClient, progress: 
     return WebsiteAnalysisResult(
         url=data.url,
         final_url=page.url,
-        page_title=content.title,
-        business_type=" ".join(profile.business_type.split()),
-        target_audience=" ".join(profile.target_audience.split()),
-        tone_of_voice=" ".join(profile.tone_of_voice.split()),
+        page_title=cut_text(content.title, 300),
+        business_type=cut_text(profile.business_type, MAX_FIELD_CHARS),
+        target_audience=cut_text(profile.target_audience, MAX_FIELD_CHARS),
+        tone_of_voice=cut_text(profile.tone_of_voice, MAX_FIELD_CHARS),
         key_products_or_services=_clean_list(profile.key_products_or_services, 8),
         suggested_post_topics=_clean_list(profile.suggested_post_topics, TOPIC_COUNT),
         page_chars=len(content.text),

@@ -290,3 +290,17 @@ def test_a_build_can_be_scheduled_for_later(db):
     request = get_request(db, submitted.request_ids[0])
     assert (request.status, request.scheduled_at) == ("scheduled", later)
     assert sites.get_batch(db, submitted.batch_id).queued == 1
+
+
+def test_a_build_the_organization_cannot_pay_for_is_refused_with_the_figures_and_queues_nothing(db):
+    from db.people import acting_as
+    from tests.support.people import make_cast
+
+    cast = make_cast(db, credits=3)  # a section costs 2; this build has 4 sections
+    with pytest.raises(BuildRefused, match=r"Not enough credits: this needs 8, Acme has 3 left"):
+        with acting_as(db, cast.ana):
+            submit_site_build(db, site(), requested_by=cast.ana.display_name)
+    assert count(db, "SELECT count(*) FROM inkwell.site_batches") == 0
+    assert count(db, "SELECT count(*) FROM inkwell.requests") == 0
+    assert count(db, "SELECT count(*) FROM procrastinate_jobs") == 0
+    assert count(db, "SELECT credit_balance FROM inkwell.organizations WHERE name = 'Acme'") == 3
