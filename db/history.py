@@ -2,12 +2,15 @@
 
 Pages are keyset pages on (created_at DESC, id DESC): the next page starts after the last row's
 pair, so a page costs the same at row 50 as at row 900,000, and rows submitted meanwhile neither
-repeat nor shift a page. Migration 0003 lists the index each filter uses.
+repeat nor shift a page. Migration 0003 lists the index each filter uses; the text filter reads the
+stored column search_text and its trigram index (migration 0025).
 
 The queries hold every filter as `(param IS NULL OR condition)`; they run unprepared
 (`prepare=False`) so PostgreSQL plans each one with the actual values, dropping the unused filters
 and picking the index for the ones used. A prepared, generic plan would have to serve every filter
-combination and could not use those indexes.
+combination and could not use those indexes. The same folding turns a single status into an
+equality (`status = 'failed'`, not `status = ANY('{failed}')`): only an equality lets an index on
+(kind, status, created_at) return its rows in page order (migration 0027).
 """
 
 from __future__ import annotations
@@ -27,6 +30,12 @@ from db.queries import QUERIES
 from db.requests import TERMINAL_STATUSES, GenerationRequest
 
 PAGE_SIZE = 50
+# "More than 10,000 match" is as precise as a person needs, and counting stays cheap on a huge table.
+COUNT_LIMIT = 10_000
+# A text search re-reads every candidate row the trigram index gives; a common word has tens of
+# thousands (bench/history_scale.py: 33,000 of 1,000,000 for one word). "More than 1,000" is enough
+# to say "narrow the search".
+TEXT_COUNT_LIMIT = 1_000
 # The trigram index only helps with at least one whole trigram; a shorter search would scan the table.
 MIN_SEARCH_CHARS = 3
 EXPORT_CHUNK_ROWS = 2_000
@@ -124,6 +133,11 @@ def count_history_up_to(conn: psycopg.Connection, filters: HistoryFilter, limit:
     """How many requests match, counting no further than `limit`."""
     params = {**filters.sql_params(), "limit": limit}
     return conn.execute(QUERIES["count_history_up_to"], params, prepare=False).fetchone()[0]
+
+
+def count_limit(filters: HistoryFilter) -> int:
+    """How far the History page counts the requests matching these filters."""
+    return TEXT_COUNT_LIMIT if filters.sql_params()["text_pattern"] else COUNT_LIMIT
 
 
 def matching_requests(conn: psycopg.Connection, filters: HistoryFilter, limit: int) -> list[HistoryRow]:

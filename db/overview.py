@@ -1,7 +1,9 @@
 """The Overview's figures: requests per status, throughput over time, wait and run times, failures.
 
 The time-window queries read requests_finished_at_idx (migration 0003), so they cost what the
-window holds, not what the table holds. The console caches them for a few seconds.
+window holds, not what the table holds. Requests per status add the per-day rollup of the days
+that ended (migration 0026, kept by queue_tasks/request_counts.py) to a live count of today's
+requests, so they cost what today holds. The console caches the figures for a few seconds.
 """
 
 from __future__ import annotations
@@ -46,7 +48,23 @@ class FailureGroup(BaseModel):
 
 
 def count_requests_by_status(conn: psycopg.Connection) -> dict[str, int]:
+    """Exact counts: the rolled-up days plus the requests created since, read in one statement."""
     return dict(conn.execute(QUERIES["count_requests_by_status"]).fetchall())
+
+
+async def roll_up_request_counts(conn: psycopg.AsyncConnection, *, lock_timeout: str) -> int:
+    """Count the days that ended since the last roll-up; returns how many. Writers of requests wait
+    while a day is counted: past `lock_timeout` (e.g. '2s') it gives up (psycopg.errors.LockNotAvailable)."""
+    async with conn.transaction():
+        await conn.execute(QUERIES["limit_lock_wait"], {"lock_timeout": lock_timeout})
+        cur = await conn.execute(QUERIES["roll_up_request_counts"])
+        return (await cur.fetchone())[0]
+
+
+def recount_request_counts(conn: psycopg.Connection) -> int:
+    """Count every day again from nothing (after a bulk load with triggers off); returns the days counted."""
+    with conn.transaction():
+        return conn.execute(QUERIES["recount_request_counts"]).fetchone()[0]
 
 
 def finished_per_interval(

@@ -4,12 +4,13 @@ SELECT id, kind, status, input ->> 'topic' AS topic, requested_by, queue_name, a
        created_at, started_at, finished_at, model_name, error_code, error_message,
        CASE jsonb_typeof(result -> 'titles') WHEN 'array' THEN result -> 'titles' END AS titles
   FROM inkwell.requests
- WHERE status = ANY(%(statuses)s::text[])
+ WHERE ((cardinality(%(statuses)s::text[]) = 1 AND status = (%(statuses)s::text[])[1])
+        OR (cardinality(%(statuses)s::text[]) <> 1 AND status = ANY(%(statuses)s::text[])))
    AND (%(kind)s::text IS NULL OR kind = %(kind)s::text)
    AND (%(requester)s::text IS NULL OR lower(requested_by) = lower(%(requester)s::text))
    AND (%(submitted_from)s::timestamptz IS NULL OR created_at >= %(submitted_from)s::timestamptz)
    AND (%(submitted_before)s::timestamptz IS NULL OR created_at < %(submitted_before)s::timestamptz)
-   AND (%(text_pattern)s::text IS NULL OR inkwell.request_search_text(input, result) ILIKE %(text_pattern)s::text)
+   AND (%(text_pattern)s::text IS NULL OR search_text ILIKE %(text_pattern)s::text)
    AND (%(after_created_at)s::timestamptz IS NULL
         OR (created_at, id) < (%(after_created_at)s::timestamptz, %(after_id)s::uuid))
  ORDER BY created_at DESC, id DESC
@@ -20,12 +21,13 @@ SELECT id, kind, status, input ->> 'topic' AS topic, requested_by, queue_name, a
 SELECT count(*) FROM (
     SELECT 1
       FROM inkwell.requests
-     WHERE status = ANY(%(statuses)s::text[])
+     WHERE ((cardinality(%(statuses)s::text[]) = 1 AND status = (%(statuses)s::text[])[1])
+            OR (cardinality(%(statuses)s::text[]) <> 1 AND status = ANY(%(statuses)s::text[])))
        AND (%(kind)s::text IS NULL OR kind = %(kind)s::text)
        AND (%(requester)s::text IS NULL OR lower(requested_by) = lower(%(requester)s::text))
        AND (%(submitted_from)s::timestamptz IS NULL OR created_at >= %(submitted_from)s::timestamptz)
        AND (%(submitted_before)s::timestamptz IS NULL OR created_at < %(submitted_before)s::timestamptz)
-       AND (%(text_pattern)s::text IS NULL OR inkwell.request_search_text(input, result) ILIKE %(text_pattern)s::text)
+       AND (%(text_pattern)s::text IS NULL OR search_text ILIKE %(text_pattern)s::text)
      LIMIT %(limit)s
 ) AS matching
 

@@ -1,6 +1,6 @@
 -- count_requests_by_status --
--- How many requests are in each status.
-SELECT status, count(*) AS requests FROM inkwell.requests GROUP BY status
+-- How many requests are in each status, exactly: the per-day rollup of the days that ended plus a live count of today's (migration 0026).
+SELECT status, requests FROM inkwell.count_requests_by_status()
 
 -- finished_per_interval --
 -- Requests that succeeded and failed per interval (minute, hour...) over a recent window, zeros included.
@@ -49,3 +49,15 @@ SELECT coalesce(error_code, 'unknown') AS error_code,
  WHERE finished_at >= now() - %(window)s::interval AND status = 'failed'
  GROUP BY 1
  ORDER BY failures DESC, error_code
+
+-- limit_lock_wait --
+-- For the rest of the transaction, give up on a lock not granted within this time (e.g. '2s').
+SELECT set_config('lock_timeout', %(lock_timeout)s, true)
+
+-- roll_up_request_counts --
+-- Count the UTC days that ended since the last roll-up and fold the changes recorded since (migration 0026); how many days were counted.
+SELECT inkwell.roll_up_request_counts() AS days
+
+-- recount_request_counts --
+-- Count every day again from nothing, e.g. after a bulk load with triggers off; how many days were counted.
+SELECT inkwell.recount_request_counts() AS days

@@ -23,6 +23,7 @@ from db.queries import QUERIES
 from db.requests import get_request
 from queue_tasks.models import TitlesInput
 from queue_tasks.submit import submit_requests
+from tests.support.console import offline_user, signed_in_app
 
 PAGE = str(Path(__file__).resolve().parents[2] / "pages" / "3_History.py")
 
@@ -46,8 +47,9 @@ def finish(db, request_ids, status: str = "succeeded", *, titles=None, error_cod
                    (error_code, error_message, list(request_ids)))
 
 
-def open_page(**query_params) -> AppTest:
-    at = AppTest.from_file(PAGE, default_timeout=30)
+def open_page(console_as, **query_params) -> AppTest:
+    """The page signed in as an operator (who sees and may act on every request), run."""
+    at = console_as(script=PAGE)
     at.query_params.update(query_params)
     return at.run()
 
@@ -69,23 +71,23 @@ def select_rows(at: AppTest, rows: list[int]) -> AppTest:
 # --- rendering ---
 
 
-def test_empty_history_says_what_to_do_next(console_env):
-    at = open_page()
+def test_empty_history_says_what_to_do_next(console_as):
+    at = open_page(console_as)
     assert not at.exception
     assert any("No finished requests yet — submit a topic on the home page" in i.value for i in at.info)
 
 
-def test_history_lists_finished_requests_newest_first_and_not_the_waiting_ones(console_env, db):
+def test_history_lists_finished_requests_newest_first_and_not_the_waiting_ones(console_as, db):
     first, second = submit(db, "first topic"), submit(db, "second topic")
     submit(db, "still waiting")
     finish(db, first + second)
-    at = open_page()
+    at = open_page(console_as)
     assert not at.exception
     assert shown_topics(at) == ["second topic", "first topic"]
 
 
 def test_history_shows_queue_unavailable_when_the_database_is_down(database_down):
-    at = open_page()
+    at = signed_in_app(offline_user(), script=PAGE).run()
     assert not at.exception
     assert any("Queue unavailable" in e.value for e in at.error)
 
@@ -93,28 +95,28 @@ def test_history_shows_queue_unavailable_when_the_database_is_down(database_down
 # --- filters ---
 
 
-def test_status_filter_narrows_the_rows(console_env, db):
+def test_status_filter_narrows_the_rows(console_as, db):
     succeeded, failed = submit(db, "went well"), submit(db, "went badly")
     finish(db, succeeded)
     finish(db, failed, "failed", error_code="bad_request", error_message="400")
-    at = open_page()
+    at = open_page(console_as)
     at.multiselect(key="history_status").set_value(["failed"]).run()
     assert shown_topics(at) == ["went badly"]
     assert list(table(at)["Error"]) == ["bad_request"]
 
 
-def test_requester_filter_narrows_the_rows_ignoring_case(console_env, db):
+def test_requester_filter_narrows_the_rows_ignoring_case(console_as, db):
     finish(db, submit(db, "ana's topic", requester="Ana") + submit(db, "bo's topic", requester="Bo"))
-    at = open_page()
+    at = open_page(console_as)
     at.text_input(key="history_requester").input("ana").run()
     assert shown_topics(at) == ["ana's topic"]
 
 
-def test_text_filter_finds_words_in_the_topic_or_the_titles(console_env, db):
+def test_text_filter_finds_words_in_the_topic_or_the_titles(console_as, db):
     finish(db, submit(db, "sourdough starters"), titles=["Bread you can trust"])
     finish(db, submit(db, "baking at home"), titles=["Why sourdough wins"])
     finish(db, submit(db, "gardening"), titles=["Bread you can trust"])
-    at = open_page()
+    at = open_page(console_as)
     at.text_input(key="history_text").input("SOURDOUGH").run()
     assert sorted(shown_topics(at)) == ["baking at home", "sourdough starters"]
 
@@ -141,9 +143,9 @@ def test_date_range_keeps_requests_submitted_within_it(db):
     assert [r.topic for r in rows] == ["inside"]
 
 
-def test_no_match_says_how_to_widen_the_filter(console_env, db):
+def test_no_match_says_how_to_widen_the_filter(console_as, db):
     finish(db, submit(db, "something"))
-    at = open_page()
+    at = open_page(console_as)
     at.text_input(key="history_text").input("nothing like it").run()
     assert any("No requests match these filters" in i.value for i in at.info)
 
@@ -151,11 +153,11 @@ def test_no_match_says_how_to_widen_the_filter(console_env, db):
 # --- keyset pagination ---
 
 
-def test_older_and_newer_walk_120_rows_in_pages_of_50_without_duplicates_or_gaps(console_env, db):
+def test_older_and_newer_walk_120_rows_in_pages_of_50_without_duplicates_or_gaps(console_as, db):
     # One batch: all 120 share created_at, so the pages rely on the id tie-breaker.
     topics = [f"topic {n:03d}" for n in range(120)]
     finish(db, submit(db, *topics))
-    at = open_page()
+    at = open_page(console_as)
     pages = [shown_topics(at)]
     at.button(key="history_older").click().run()
     pages.append(shown_topics(at))
@@ -186,41 +188,42 @@ def test_new_requests_finishing_meanwhile_do_not_shift_the_older_pages(db):
 # --- the detail view ---
 
 
-def test_detail_shows_model_output_and_topic_as_text_not_markup(console_env, db):
+def test_detail_shows_model_output_and_topic_as_text_not_markup(console_as, db):
     request_id = submit(db, "<script>alert('topic')</script>")[0]
     finish(db, [request_id], titles=["<img src=https://evil.example/x.png onerror=alert(1)>", "**loud** [link](https://evil.example)"])
-    at = open_page(request=str(request_id))
+    at = open_page(console_as, request=str(request_id))
     assert not at.exception
     markdown = [m for m in at.markdown]
     text = "\n".join(m.value for m in markdown)
     assert r"\<script\>alert\('topic'\)\</script\>" in text
-    assert r"\<img src=https\://evil\.example/x\.png onerror=alert\(1\)\>" in text
-    assert r"\*\*loud\*\* \[link\]\(https\://evil\.example\)" in text
+    # An invisible word joiner after "https:" keeps the browser from making a link of the address.
+    assert r"\<img src=https\:" + "\u2060" + r"//evil\.example/x\.png onerror=alert\(1\)\>" in text
+    assert r"\*\*loud\*\* \[link\]\(https\:" + "\u2060" + r"//evil\.example\)" in text
     assert not re.search(r"(?<!\\)<", text), "every < reaches the page escaped"
     assert not any(m.proto.allow_html for m in markdown)
 
 
-def test_detail_shows_the_error_attempts_and_the_event_timeline(console_env, db):
+def test_detail_shows_the_error_attempts_and_the_event_timeline(console_as, db):
     request_id = submit(db, "will fail")[0]
     finish(db, [request_id], "failed", error_code="rate_limited", error_message="429 from the model")
-    at = open_page(request=str(request_id))
+    at = open_page(console_as, request=str(request_id))
     assert any("rate\\_limited" in e.value and "429 from the model" in e.value for e in at.error)
     assert next(m.value for m in at.metric if m.label == "Attempts") == "1"
     timeline = next(d.value for d in at.dataframe if "Event" in d.value.columns)
     assert list(timeline["Event"]) == ["deferred", "started", "failed"]
 
 
-def test_selecting_one_row_opens_its_detail(console_env, db):
+def test_selecting_one_row_opens_its_detail(console_as, db):
     finish(db, submit(db, "older one"))
     finish(db, submit(db, "newer one"), titles=["A title worth reading"])
-    at = select_rows(open_page(), [0])
+    at = select_rows(open_page(console_as), [0])
     assert any("A title worth reading" in m.value for m in at.markdown)
 
 
-def test_retrying_a_failed_request_from_its_detail_queues_it_again(console_env, db):
+def test_retrying_a_failed_request_from_its_detail_queues_it_again(console_as, db):
     request_id = submit(db, "failed once")[0]
     finish(db, [request_id], "failed", error_code="server_error", error_message="500")
-    at = open_page(request=str(request_id))
+    at = open_page(console_as, request=str(request_id))
     at.button(key="detail_retry").click().run()
 
     assert not at.exception
@@ -235,10 +238,10 @@ def test_retrying_a_failed_request_from_its_detail_queues_it_again(console_env, 
 # --- bulk actions ---
 
 
-def test_bulk_cancel_of_everything_matching_asks_with_the_count_then_cancels(console_env, db):
+def test_bulk_cancel_of_everything_matching_asks_with_the_count_then_cancels(console_as, db):
     waiting = submit(db, "wait one", "wait two", "wait three")
     finish(db, submit(db, "already done"))
-    at = open_page()
+    at = open_page(console_as)
     at.multiselect(key="history_status").set_value(["queued", "succeeded"]).run()
     at.button(key="bulk_cancel_matching").click().run()
 
@@ -250,11 +253,11 @@ def test_bulk_cancel_of_everything_matching_asks_with_the_count_then_cancels(con
     assert any("Cancelled 3 of 3 requests." in s.value for s in at.success)
 
 
-def test_bulk_retry_of_the_selected_rows_retries_only_those_that_can_be(console_env, db):
+def test_bulk_retry_of_the_selected_rows_retries_only_those_that_can_be(console_as, db):
     failed = submit(db, "failed a", "failed b")
     finish(db, failed, "failed", error_code="server_error", error_message="500")
     finish(db, submit(db, "succeeded c"))
-    at = select_rows(open_page(), [0, 1, 2])
+    at = select_rows(open_page(console_as), [0, 1, 2])
     at.button(key="bulk_retry_selected").click().run()
     assert any("Retry 2 failed requests?" in w.value for w in at.warning)
 
@@ -263,10 +266,10 @@ def test_bulk_retry_of_the_selected_rows_retries_only_those_that_can_be(console_
     assert any("Retried 2 of 2 requests." in s.value for s in at.success)
 
 
-def test_dismissing_a_bulk_action_changes_nothing(console_env, db):
+def test_dismissing_a_bulk_action_changes_nothing(console_as, db):
     failed = submit(db, "failed a")
     finish(db, failed, "failed")
-    at = open_page()
+    at = open_page(console_as)
     at.button(key="bulk_retry_matching").click().run()
     at.button(key="bulk_dismiss").click().run()
     assert not any("Retry" in w.value for w in at.warning)
