@@ -10,6 +10,8 @@ import streamlit as st
 
 from console_ui import (
     browser_zone,
+    can_submit,
+    current_user,
     database,
     escape_markdown,
     forget_submission,
@@ -27,7 +29,8 @@ from inkwell_settings import get_settings
 from queue_tasks.models import TitlesInput, describe_validation_error
 from queue_tasks.submit import DEFAULT_QUEUE, SubmitError, submit_titles_request
 
-# The Overview's counts scan a large table: read them at most this often, whatever the number of viewers.
+# The Overview reads the last day of requests and today's status counts (older days come from a
+# rollup, migration 0026): a few tens of milliseconds at a million requests; read at most this often.
 OVERVIEW_REFRESH_SECONDS = 5
 
 
@@ -41,16 +44,14 @@ def request_titles() -> None:
         submitted = st.form_submit_button("Request titles", type="primary")
 
     if submitted:
-        requester = st.session_state.get("requester", "").strip()
+        requester = current_user().display_name
         try:
             data = TitlesInput(topic=topic, audience=audience, tone=tone, count=int(count))
         except pydantic.ValidationError as error:
             st.error(f"Nothing was queued. {describe_validation_error(error)}", icon=":material/error:")
         else:
             content = {"kind": "titles", "input": data.model_dump(), "requester": requester}
-            if not requester:
-                st.warning("Enter your name in the sidebar first, so your requests can be found later.")
-            elif is_duplicate_submission(content):
+            if is_duplicate_submission(content):
                 st.info("That request was just submitted; it is listed below.")
             else:
                 try:
@@ -93,15 +94,16 @@ def recent_requests() -> None:
         show_unavailable()
         return
     if not requests:
-        st.info("No jobs yet — submit a topic above.")
+        st.info("No jobs yet — submit a topic above." if can_submit(current_user()) else "No requests yet.")
         return
     for request in requests:
         show_request(request)
 
 
 @st.cache_data(ttl=OVERVIEW_REFRESH_SECONDS, show_spinner=False)
-def load_overview(database_url: str) -> OverviewFigures:
-    """Cached per database: every viewer and every rerun within the TTL shares one read."""
+def load_overview(database_url: str, viewer_id: int) -> OverviewFigures:
+    """Cached per database and viewer (row-level security shows each user their own figures):
+    every rerun within the TTL shares one read."""
     with database() as conn:
         return overview_figures(
             conn,
@@ -183,7 +185,7 @@ def show_failures(figures: OverviewFigures) -> None:
 @st.fragment(run_every=OVERVIEW_REFRESH_SECONDS)
 def overview() -> None:
     try:
-        figures = load_overview(get_settings().database_url)
+        figures = load_overview(get_settings().database_url, current_user().id)
     except QueueUnavailable:
         show_unavailable()
         return
@@ -199,11 +201,14 @@ def overview() -> None:
 
 
 st.set_page_config(page_title="Inkwell", page_icon=":material/edit_note:", layout="wide")
-page_header("Inkwell")
+user = page_header("Inkwell")
 requests_tab, overview_tab = st.tabs(["Requests", "Overview"])
 with requests_tab:
-    st.caption("Ask the model for titles. The work runs as a background job; this page follows it live.")
-    request_titles()
+    if can_submit(user):
+        st.caption("Ask the model for titles. The work runs as a background job; this page follows it live.")
+        request_titles()
+    else:
+        st.caption("The latest requests you may see, followed live. Analysts read; they do not submit.")
     recent_requests()
 with overview_tab:
     overview()

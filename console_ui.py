@@ -1,5 +1,6 @@
-"""What every page of the console shares: the cached pool, the model banner, the requester's
-name, status badges, safe rendering of model output, and the "queue unavailable" message.
+"""What every page of the console shares: the sign-in gate and the signed-in user, the cached pool
+(every query runs as that user, so the database's row-level security applies), the model banner,
+status badges, safe rendering of model output, and the "queue unavailable" message.
 
 Each page imports this module, so every page also runs on its own under AppTest.
 """
@@ -13,7 +14,7 @@ import json
 import logging
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pandas as pd
@@ -24,6 +25,9 @@ import streamlit as st
 from procrastinate.manager import JobManager
 
 from db.connection import QueueUnavailable, console_connection, open_pool
+from db.live import LiveRequest
+from db.people import User, acting_as, authenticate, find_oidc_user, get_user
+from db.requests import GenerationRequest
 from inkwell_settings import get_settings
 from queue_tasks.actions import job_manager_for
 
@@ -80,8 +84,17 @@ def get_job_manager() -> JobManager:
 
 @contextlib.contextmanager
 def database() -> Iterator[psycopg.Connection]:
-    """A connection for one piece of the page; raises QueueUnavailable when the database is down."""
-    with console_connection(get_pool()) as conn:
+    """A connection for one piece of the page, acting as the signed-in user in one transaction, so
+    the database's row-level security decides what it reads and may change. Raises QueueUnavailable
+    when the database is down."""
+    with acting_connection(get_pool(), current_user()) as conn:
+        yield conn
+
+
+@contextlib.contextmanager
+def acting_connection(pool: psycopg_pool.ConnectionPool, user: User) -> Iterator[psycopg.Connection]:
+    """database() for code that runs outside the page script (a download's data callable)."""
+    with console_connection(pool) as conn, acting_as(conn, user):
         yield conn
 
 
@@ -89,10 +102,197 @@ def show_unavailable(error: QueueUnavailable | None = None) -> None:
     st.error(UNAVAILABLE_MESSAGE, icon=":material/cloud_off:")
 
 
-def page_header(title: str) -> None:
+# --- sign-in and roles ---
+
+# The signed-in user (db.people.User) of this browser session. Without it a page shows the sign-in
+# form and nothing else. Reloading the browser starts a new session, so it asks again.
+SIGNED_IN_KEY = "signed_in_user"
+SIGNED_IN_WITH_KEY = "signed_in_with"
+SIGN_IN_NOTICE_KEY = "sign_in_notice"
+WRONG_CREDENTIALS = "Wrong username or password."
+ROLE_LABELS = {"editor": "Editor", "operator": "Operator", "analyst": "Analyst", "admin": "Admin"}
+# What the console offers each role; the database enforces the same (row-level security).
+SUBMITTERS = ("editor", "operator", "admin")
+QUEUE_RUNNERS = ("operator", "admin")  # act on every request, bulk actions, pause queues
+AUDIT_READERS = ("operator", "admin")
+
+
+def page_header(title: str, *, roles: tuple[str, ...] | None = None) -> User:
+    """The sign-in gate, then the page's title, the model banner and the account sidebar.
+
+    `roles`: who may use the page; anyone else is told so and sees nothing more of it."""
+    user = require_sign_in()
     st.title(title)
+    account_sidebar(user)
+    if roles is not None and user.role not in roles:
+        names = [f"{ROLE_LABELS[role].lower()}s" for role in roles]
+        allowed = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+        st.info(f"This page is for {allowed}. You are signed in as {role_phrase(user.role)}.", icon=":material/lock:")
+        st.stop()
     show_model_banner()
-    requester_sidebar()
+    return user
+
+
+def role_phrase(role: str) -> str:
+    label = ROLE_LABELS.get(role, role).lower()
+    return f"{'an' if label[:1] in 'aeiou' else 'a'} {label}"
+
+
+def current_user() -> User:
+    """The signed-in user; the sign-in form (and a stop) when there is none."""
+    user = st.session_state.get(SIGNED_IN_KEY)
+    if user is None:
+        show_sign_in()
+        st.stop()
+    return user
+
+
+def can_submit(user: User) -> bool:
+    return user.role in SUBMITTERS
+
+
+def runs_the_queue(user: User) -> bool:
+    return user.role in QUEUE_RUNNERS
+
+
+def may_act_on(user: User, request: GenerationRequest | LiveRequest) -> bool:
+    """Whether to offer cancel and retry on a request: operators on all, editors on their own."""
+    return runs_the_queue(user) or (user.role == "editor" and request.user_id == user.id)
+
+
+def require_sign_in() -> User:
+    """The signed-in user, read again from the database on every page run (a deactivated account
+    or a changed role applies at once); or the sign-in form and a stop."""
+    user = st.session_state.get(SIGNED_IN_KEY)
+    if user is not None:
+        user = _reread(user)
+    if user is None:
+        user = _user_from_identity_provider()
+    if user is None:
+        show_sign_in()
+        st.stop()
+    # Requests are stored with the signed-in user's name (kinds' forms read it from here).
+    st.session_state["requester"] = user.display_name
+    return user
+
+
+def _reread(user: User) -> User | None:
+    try:
+        with console_connection(get_pool()) as conn:
+            fresh = get_user(conn, user.id)
+    except QueueUnavailable:
+        return user  # the page says the database is down; the session stays signed in
+    if fresh is None or not fresh.active:
+        sign_out(notice="Your account is no longer active. Ask an admin if this is a mistake.")
+        return None
+    st.session_state[SIGNED_IN_KEY] = fresh
+    return fresh
+
+
+def _start_session(user: User, via: str) -> None:
+    # Nothing of a previous user's session (filters, selections, snapshots) carries over.
+    st.session_state.clear()
+    st.session_state[SIGNED_IN_KEY] = user
+    st.session_state[SIGNED_IN_WITH_KEY] = via
+
+
+def sign_out(notice: str = "You are signed out.") -> None:
+    through_provider = st.session_state.get(SIGNED_IN_WITH_KEY) == "oidc"
+    st.session_state.clear()
+    st.session_state[SIGN_IN_NOTICE_KEY] = notice
+    if through_provider:
+        st.logout()  # also forgets the identity provider's sign-in (a new session)
+
+
+def show_sign_in() -> None:
+    st.title("Sign in to Inkwell")
+    if notice := st.session_state.pop(SIGN_IN_NOTICE_KEY, None):
+        st.info(notice, icon=":material/logout:")
+    with st.form("sign_in_form", clear_on_submit=True):
+        username = st.text_input("Username", key="sign_in_username", max_chars=100, autocomplete="username")
+        password = st.text_input(
+            "Password", key="sign_in_password", type="password", max_chars=1000, autocomplete="current-password"
+        )
+        submitted = st.form_submit_button("Sign in", key="sign_in_submit", type="primary", icon=":material/login:")
+    if submitted:
+        _sign_in_with_password(username.strip(), password)
+    if oidc_configured():
+        for provider in oidc_providers():
+            label = f"Sign in with {provider}" if provider else "Sign in with single sign-on"
+            if st.button(label, key=f"sign_in_oidc_{provider or 'default'}", icon=":material/key:"):
+                st.login(provider)
+    st.caption("No account yet? Ask an Inkwell admin. The first admin's password is printed by `./run`.")
+
+
+def _sign_in_with_password(username: str, password: str) -> None:
+    if not username or not password:
+        st.error("Enter your username and password.", icon=":material/lock:")
+        return
+    try:
+        with console_connection(get_pool()) as conn:
+            user = authenticate(conn, username, password)
+    except QueueUnavailable:
+        show_unavailable()
+        return
+    if user is None:
+        # Never which part was wrong: that would tell a stranger which usernames exist.
+        st.error(WRONG_CREDENTIALS, icon=":material/lock:")
+        return
+    _start_session(user, via="password")
+    st.rerun()
+
+
+def oidc_configured() -> bool:
+    """OpenID Connect sign-in is offered when Streamlit's auth is set up (an [auth] secrets section)."""
+    return st.secrets.load_if_toml_exists() and "auth" in st.secrets
+
+
+def oidc_providers() -> list[str | None]:
+    """Named providers ([auth.NAME] sections), or the one unnamed provider ([auth] alone)."""
+    named = [name for name, value in st.secrets["auth"].items() if isinstance(value, Mapping)]
+    return named or [None]
+
+
+def _user_from_identity_provider() -> User | None:
+    """Back from st.login: the Inkwell account linked to that identity (issuer + subject), if any."""
+    if not oidc_configured() or not st.user.get("is_logged_in"):
+        return None
+    issuer, subject = st.user.get("iss"), st.user.get("sub")
+    try:
+        with console_connection(get_pool()) as conn:
+            user = find_oidc_user(conn, str(issuer), str(subject)) if issuer and subject else None
+    except QueueUnavailable:
+        show_unavailable()
+        st.stop()
+    if user is None or not user.active:
+        _refuse_identity(issuer, subject)
+        st.stop()
+    _start_session(user, via="oidc")
+    return user
+
+
+def _refuse_identity(issuer: object, subject: object) -> None:
+    st.title("Sign in to Inkwell")
+    who = st.user.get("email") or st.user.get("name") or "this identity"
+    st.error(
+        f"Your identity provider signed you in as {escape_markdown(str(who))}, but no active Inkwell account "
+        "is linked to that identity, so Inkwell cannot let you in. Ask an Inkwell admin to link it "
+        "(or to reactivate your account).",
+        icon=":material/no_accounts:",
+    )
+    st.caption(f"Issuer {escape_markdown(str(issuer))} · subject {escape_markdown(str(subject))}")
+    if st.button("Sign out of the identity provider", key="oidc_refused_sign_out", icon=":material/logout:"):
+        st.logout()
+
+
+def account_sidebar(user: User) -> None:
+    """Who is signed in (name, role, organization), and Sign out."""
+    with st.sidebar:
+        st.markdown(f":material/account_circle: {escape_markdown(user.display_name)}")
+        st.caption(f"{ROLE_LABELS.get(user.role, user.role)} · {escape_markdown(user.organization_name)}")
+        if st.button("Sign out", key="sign_out", icon=":material/logout:"):
+            sign_out()
+            st.rerun()
 
 
 def show_model_banner() -> None:
@@ -104,23 +304,6 @@ def show_model_banner() -> None:
             "(and `INKWELL_LLM_API_KEY`) to use OpenAI, Ollama, vLLM or a llama.cpp server.",
             icon=":material/cloud_off:",
         )
-
-
-def requester_sidebar() -> str:
-    """The name a person gives once per browser session; stored on each request they submit."""
-    # Streamlit drops a widget's value when another page is shown, so the name lives under a
-    # plain session key and the widget is seeded from it on every page.
-    st.session_state.setdefault("requester_name", "")
-    st.session_state["requester"] = st.session_state["requester_name"]
-    with st.sidebar:
-        st.text_input(
-            "Your name", key="requester", max_chars=100, placeholder="e.g. Ana from Marketing", on_change=_remember_requester
-        )
-    return st.session_state["requester"].strip()
-
-
-def _remember_requester() -> None:
-    st.session_state["requester_name"] = st.session_state["requester"]
 
 
 def browser_zone() -> dt.tzinfo:
@@ -179,9 +362,21 @@ def status_badge(status: str) -> str:
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:])")
 
 
+# GFM turns bare `http://…`, `www.…` and e-mail addresses into links after the escapes are read,
+# so a backslash cannot stop it; an invisible word joiner (U+2060) inside the pattern does.
+WORD_JOINER = "\u2060"
+_AUTOLINK_STARTS = re.compile(r"(?i)(?<![a-z0-9])(https?:)(?=//)|(?<![a-z0-9])(www)(?=\.)|(@)(?=[\w-])")
+
+
+def unlinked(text: str) -> str:
+    """The text with nothing GFM would make a link of (it reads the same)."""
+    return _AUTOLINK_STARTS.sub(lambda match: match.group(0) + WORD_JOINER, text)
+
+
 def escape_markdown(text: str) -> str:
-    """Model output is data, never markup: no HTML, links, images, colours or maths get through."""
-    return _MARKDOWN_SPECIAL.sub(r"\\\1", text).replace("\n", "  \n")
+    """User input and model output are data, never markup: no HTML, links (bare addresses
+    included), images, colours or maths get through."""
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", unlinked(text)).replace("\n", "  \n")
 
 
 def is_duplicate_submission(content: object) -> bool:

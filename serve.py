@@ -30,6 +30,8 @@ import psycopg
 
 from db.embedded import EmbeddedPostgres, EmbeddedPostgresError
 from db.migrate import migrate
+from db.people import ensure_first_admin
+from inkwell_settings import get_settings
 
 ROOT = Path(__file__).resolve().parent
 CHILD_STOP_TIMEOUT_S = 15
@@ -163,6 +165,7 @@ class Launcher:
         database_url, database_label = self._database()
         applied = migrate(database_url)
         print("Database schema: " + (f"applied {', '.join(applied)}" if applied else "up to date"), flush=True)
+        self._ensure_first_admin(database_url)
 
         env = self._child_env(database_url)
         for i in range(self.args.workers):
@@ -178,6 +181,20 @@ class Launcher:
         print(f"\nInkwell is running at http://localhost:{port}  (Ctrl-C to stop)", flush=True)
         print(f"Database: {database_label}", flush=True)
         print(f"Workers: {self.args.workers} × concurrency {self.args.concurrency}\n", flush=True)
+
+    def _ensure_first_admin(self, database_url: str) -> None:
+        """Create the first admin when there is none, so someone can sign in at once. A generated
+        password is printed here, at once (a later failure must not lose it), and nowhere else."""
+        settings = get_settings()
+        password = settings.admin_password.get_secret_value() if settings.admin_password else None
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            admin, generated = ensure_first_admin(conn, username=settings.admin_username, password=password)
+        if generated is not None:
+            print(
+                f"\nFirst admin created. Sign in as “{admin.username}” with the password:\n\n    {generated}\n\n"
+                "It is shown only this once: keep it, or set a new one on the Admin page.\n",
+                flush=True,
+            )
 
     def _database(self) -> tuple[str, str]:
         """(URL, what to tell the user): DATABASE_URL if set, else the embedded server."""

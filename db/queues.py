@@ -2,17 +2,24 @@
 
 A pause is a row in `inkwell.queue_pauses`; workers honour it because their fetch skips those
 queues (queue_tasks/job_manager.py). Deleting the row wakes idle workers through a trigger.
+
+Only operators and admins pause and resume: on a connection acting as a user (db.people.acting_as)
+row-level security lets no one else insert or delete a pause (migration 0041), and these functions
+say so with ActionRefused. Each pause and resume writes an audit entry in its transaction.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
+from collections.abc import Iterator
 
 import psycopg
 from psycopg.rows import class_row
 from pydantic import BaseModel
 
+from db.people import ActionRefused, acting_state, audit
 from db.queries import QUERIES
 
 logger = logging.getLogger("inkwell.queues")
@@ -20,6 +27,8 @@ logger = logging.getLogger("inkwell.queues")
 # Procrastinate notifies on the channel "procrastinate_queue_v1#<queue>", and PostgreSQL channel
 # names stop at 63 bytes: a longer queue name could not be woken.
 MAX_QUEUE_NAME_BYTES = 40
+# Who may pause and resume queues (row-level security on inkwell.queue_pauses says the same).
+QUEUE_RUNNERS = ("operator", "admin")
 
 
 class QueueSummary(BaseModel):
@@ -67,10 +76,31 @@ def _checked_queue_name(queue_name: str) -> str:
     return name
 
 
+def _require_queue_runner(conn: psycopg.Connection, verb: str) -> None:
+    """ActionRefused unless operators' rights apply: an acting operator or admin, or the owner connection."""
+    role, restricted = acting_state(conn)
+    if restricted and role not in QUEUE_RUNNERS:
+        who = f"you are signed in as {'an' if role[0] in 'aeiou' else 'a'} {role}" if role else "no active account is acting"
+        raise ActionRefused(f"Only operators and admins can {verb} queues; {who}.")
+
+
+@contextlib.contextmanager
+def _refused_by_row_security(verb: str) -> Iterator[None]:
+    """Should the database refuse what the check above let through (the role changed meanwhile)."""
+    try:
+        yield
+    except psycopg.errors.InsufficientPrivilege:
+        raise ActionRefused(f"Only operators and admins can {verb} queues.") from None
+
+
 def pause_queue(conn: psycopg.Connection, queue_name: str, paused_by: str) -> bool:
     """Stop every worker fetching from the queue; jobs already running finish. False if already paused."""
     name = _checked_queue_name(queue_name)
-    paused = conn.execute(QUERIES["pause_queue"], {"queue_name": name, "paused_by": paused_by}).fetchone()
+    with _refused_by_row_security("pause"), conn.transaction():
+        _require_queue_runner(conn, "pause")
+        paused = conn.execute(QUERIES["pause_queue"], {"queue_name": name, "paused_by": paused_by}).fetchone()
+        if paused:
+            audit(conn, "queue.paused", "queue", name, {"paused_by": paused_by})
     if paused:
         logger.info("queue %s paused by %s", name, paused_by)
     return paused is not None
@@ -78,7 +108,11 @@ def pause_queue(conn: psycopg.Connection, queue_name: str, paused_by: str) -> bo
 
 def resume_queue(conn: psycopg.Connection, queue_name: str, resumed_by: str) -> bool:
     """Let workers fetch from the queue again, waking idle ones at once. False if it was not paused."""
-    row = conn.execute(QUERIES["resume_queue"], {"queue_name": queue_name}).fetchone()
+    with _refused_by_row_security("resume"), conn.transaction():
+        _require_queue_runner(conn, "resume")
+        row = conn.execute(QUERIES["resume_queue"], {"queue_name": queue_name}).fetchone()
+        if row:
+            audit(conn, "queue.resumed", "queue", queue_name, {"resumed_by": resumed_by, "paused_by": row[1]})
     if row:
         _, paused_by, paused_at = row
         logger.info("queue %s resumed by %s (paused by %s at %s)", queue_name, resumed_by, paused_by, paused_at)

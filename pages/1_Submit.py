@@ -10,10 +10,12 @@ import streamlit as st
 from console_kinds import FORMS_BY_KIND
 from console_ui import (
     START_IN,
+    SUBMITTERS,
     StartRefused,
     browser_zone,
     choose_start,
     chosen_start,
+    current_user,
     database,
     forget_submission,
     is_duplicate_submission,
@@ -26,10 +28,7 @@ from queue_tasks.submit import JOB_KINDS, SUBMIT_PAGE_KINDS, SubmitError, submit
 
 def queue_requests(kind: str, requests: Sequence[pydantic.BaseModel], *, refused: int = 0) -> None:
     """Submit the requests in one batch (one transaction) and say what happened."""
-    requester = st.session_state["requester"].strip()
-    if not requester:
-        st.warning("Enter your name in the sidebar first, so your requests can be found later. Nothing was queued.")
-        return
+    requester = current_user().display_name
     try:
         start = chosen_start()
     except StartRefused as refusal:
@@ -65,7 +64,7 @@ def queue_requests(kind: str, requests: Sequence[pydantic.BaseModel], *, refused
 
 
 st.set_page_config(page_title="Submit · Inkwell", page_icon=":material/edit_note:", layout="wide")
-page_header("Submit")
+page_header("Submit", roles=SUBMITTERS)
 st.caption("Each request becomes a background job. Queue one, or many at once; now or later.")
 
 kind = st.selectbox("Kind of request", SUBMIT_PAGE_KINDS, format_func=lambda name: JOB_KINDS[name].label, key="submit_kind")

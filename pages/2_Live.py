@@ -10,16 +10,18 @@ import streamlit as st
 
 from console_ui import (
     browser_zone,
+    current_user,
     database,
     escape_markdown,
     get_job_manager,
+    may_act_on,
     page_header,
     show_unavailable,
     status_badge,
 )
 from db.connection import QueueUnavailable
-from db.live import LiveFilters, list_live_requests, list_live_requests_by_id
-from db.requests import ACTIVE_STATUSES, GenerationRequest
+from db.live import LiveFilters, LiveRequest, list_live_requests, list_live_requests_by_id
+from db.requests import ACTIVE_STATUSES
 from inkwell_settings import get_settings
 from queue_tasks.actions import ActionRefused, cancel_request
 from queue_tasks.submit import JOB_KINDS
@@ -54,13 +56,10 @@ def chosen_filters() -> LiveFilters:
     )
     statuses.multiselect("Status", list(ACTIVE_STATUSES), placeholder="All statuses", key="live_statuses")
     mine.toggle("Only mine", key="live_only_mine")
-    requester = st.session_state["requester"].strip()
-    if st.session_state["live_only_mine"] and not requester:
-        st.caption("Enter your name in the sidebar to see only your requests.")
     return LiveFilters(
         statuses=st.session_state["live_statuses"],
         kinds=st.session_state["live_kinds"],
-        requested_by=requester if st.session_state["live_only_mine"] and requester else None,
+        requested_by=current_user().display_name if st.session_state["live_only_mine"] else None,
     )
 
 
@@ -81,7 +80,7 @@ def cancel(request_id: uuid.UUID, topic: str) -> None:
         st.session_state["live_notice"] = (message, ":material/cancel:")
 
 
-def recently_cancelled(conn: psycopg.Connection, shown: set[uuid.UUID]) -> list[GenerationRequest]:
+def recently_cancelled(conn: psycopg.Connection, shown: set[uuid.UUID]) -> list[LiveRequest]:
     """Requests cancelled from this page that left the live list a moment ago, so their end is seen."""
     followed: set[str] = st.session_state.setdefault("live_cancelled", set())
     now = dt.datetime.now(dt.timezone.utc)
@@ -96,12 +95,12 @@ def recently_cancelled(conn: psycopg.Connection, shown: set[uuid.UUID]) -> list[
     return visible
 
 
-def progress_text(request: GenerationRequest) -> str:
+def progress_text(request: LiveRequest) -> str:
     left = f" · about {duration(request.eta_seconds)} left" if request.eta_seconds is not None else ""
     return f"{escape_markdown(request.current_step)}{left}"
 
 
-def start_text(request: GenerationRequest, zone: dt.tzinfo) -> str:
+def start_text(request: LiveRequest, zone: dt.tzinfo) -> str:
     starts = request.scheduled_at
     if starts is None:
         return "Scheduled"
@@ -112,14 +111,14 @@ def start_text(request: GenerationRequest, zone: dt.tzinfo) -> str:
     return f":material/schedule: Was due at {local} — waiting for a worker to pick it up"
 
 
-def show_request(request: GenerationRequest, zone: dt.tzinfo) -> None:
+def show_request(request: LiveRequest, zone: dt.tzinfo) -> None:
     topic = escape_markdown(str(request.input.get("topic", "")))
     with st.container(border=True):
         head, who, action = st.columns([6, 3, 1], vertical_alignment="center")
         head.markdown(f"{status_badge(request.status)} **{topic}**")
         kind = JOB_KINDS[request.kind].label if request.kind in JOB_KINDS else request.kind
         who.caption(f"{escape_markdown(request.requested_by)} · {escape_markdown(kind)} · submitted {request.created_at.astimezone(zone):%H:%M:%S}")
-        if request.status in ACTIVE_STATUSES:
+        if request.status in ACTIVE_STATUSES and may_act_on(current_user(), request):
             action.button("Cancel", key=f"cancel_{request.id}", on_click=cancel, args=(request.id, topic))
         if request.status == "scheduled":
             st.caption(start_text(request, zone))

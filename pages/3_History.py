@@ -2,7 +2,8 @@
 happened, retry or cancel one, the selected rows or everything the filter matches, export as CSV.
 
 The table is a snapshot, read again only when the filters, the page or the data change through this
-page (or on Refresh): row selections must keep pointing at the rows the user saw.
+page (or on Refresh): row selections must keep pointing at the rows the user saw. How many requests
+match is counted once per filter set, and last: the table is on screen while it is counted.
 """
 
 from __future__ import annotations
@@ -14,19 +15,25 @@ from dataclasses import dataclass
 import pandas as pd
 import psycopg_pool
 import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
 
 from console_ui import (
+    acting_connection,
     browser_zone,
+    current_user,
     database,
     escape_markdown,
     get_job_manager,
     get_pool,
+    may_act_on,
     page_header,
+    runs_the_queue,
     show_unavailable,
     status_badge,
 )
 from console_kinds import show_result
-from db.connection import QueueUnavailable, console_connection
+from db.connection import QueueUnavailable
+from db.people import User
 from db.history import (
     MIN_SEARCH_CHARS,
     PAGE_SIZE,
@@ -36,6 +43,7 @@ from db.history import (
     JobEvent,
     PageStart,
     count_history_up_to,
+    count_limit,
     export_history_csv,
     history_page,
     matching_requests,
@@ -45,8 +53,6 @@ from db.requests import ACTIVE_STATUSES, TERMINAL_STATUSES, GenerationRequest, g
 from queue_tasks.actions import RETRYABLE_STATUSES, ActionRefused, cancel_request, cancel_requests, retry_request, retry_requests
 from queue_tasks.submit import JOB_KINDS
 
-# "More than 10,000 match" is as precise as a person needs, and counting stays cheap on a huge table.
-COUNT_LIMIT = 10_000
 EXPORT_MAX_ROWS = 100_000
 # A bulk action runs one transaction per request; larger sets are done in several confirmed rounds.
 BULK_MAX_REQUESTS = 1_000
@@ -60,7 +66,22 @@ class Snapshot:
     filters: HistoryFilter
     start: PageStart | None
     page: HistoryPage
-    matching: int
+
+
+@dataclass(frozen=True)
+class MatchCount:
+    """How many requests match the filters, counted no further than `limit` + 1."""
+
+    filters: HistoryFilter
+    counted: int
+    limit: int
+
+    @property
+    def is_cut_short(self) -> bool:
+        return self.counted > self.limit
+
+    def describe(self) -> str:
+        return f"more than {self.limit:,}" if self.is_cut_short else f"{self.counted:,}"
 
 
 @dataclass(frozen=True)
@@ -127,16 +148,17 @@ def page_starts() -> list[PageStart]:
 
 def reload_history() -> None:
     st.session_state.pop("history_snapshot", None)
+    st.session_state.pop("history_count", None)
 
 
 def go_older(last_row: PageStart) -> None:
     page_starts().append(last_row)
-    reload_history()
+    st.session_state.pop("history_snapshot", None)  # another page of the same matches: the count stays
 
 
 def go_newer() -> None:
     page_starts().pop()
-    reload_history()
+    st.session_state.pop("history_snapshot", None)
 
 
 def load_snapshot(filters: HistoryFilter) -> Snapshot:
@@ -149,12 +171,21 @@ def load_snapshot(filters: HistoryFilter) -> Snapshot:
     if snapshot is None or snapshot.filters != filters or snapshot.start != start:
         with database() as conn:
             page = history_page(conn, filters, after=start)
-            matching = count_history_up_to(conn, filters, COUNT_LIMIT + 1)
-        snapshot = Snapshot(filters, start, page, matching)
+        snapshot = Snapshot(filters, start, page)
         st.session_state["history_snapshot"] = snapshot
         # A new table widget, so no selection survives onto rows the user has not seen.
         st.session_state["history_table_version"] = st.session_state.get("history_table_version", 0) + 1
     return snapshot
+
+
+def load_count(filters: HistoryFilter) -> MatchCount:
+    count: MatchCount | None = st.session_state.get("history_count")
+    if count is None or count.filters != filters:
+        limit = count_limit(filters)
+        with database() as conn:
+            count = MatchCount(filters, count_history_up_to(conn, filters, limit + 1), limit)
+        st.session_state["history_count"] = count
+    return count
 
 
 def show_empty_state(filters: HistoryFilter) -> None:
@@ -197,18 +228,35 @@ def history_table(page: HistoryPage) -> list[HistoryRow]:
     return [page.rows[i] for i in event.selection.rows]
 
 
-def pager(snapshot: Snapshot) -> None:
+def page_caption(snapshot: Snapshot, matching: str) -> str:
     first = len(page_starts()) * PAGE_SIZE + 1
     shown = f"{first:,}–{first + len(snapshot.page.rows) - 1:,}"
-    total = f"more than {COUNT_LIMIT:,}" if snapshot.matching > COUNT_LIMIT else f"{snapshot.matching:,}"
+    return f"Requests {shown} {matching}, newest first. Select rows to act on them."
+
+
+def pager(snapshot: Snapshot) -> DeltaGenerator:
+    """The paging buttons; returns the caption's place, filled in once the matches are counted."""
     newer, where, refresh, older = st.columns([1, 3, 1, 1])
     newer.button("Newer", key="history_newer", disabled=not page_starts(), on_click=go_newer)
-    where.caption(f"Requests {shown} of {total} matching, newest first. Select rows to act on them.")
+    caption = where.empty()
+    caption.caption(page_caption(snapshot, "(counting the matches…)"))
     refresh.button("Refresh", key="history_refresh", on_click=reload_history)
     older.button(
         "Older", key="history_older", disabled=not snapshot.page.has_older,
         on_click=go_older, args=(snapshot.page.rows[-1].page_key,),
     )
+    return caption
+
+
+def show_count(snapshot: Snapshot, caption: DeltaGenerator, export_note: DeltaGenerator) -> None:
+    try:
+        count = load_count(snapshot.filters)
+    except QueueUnavailable:
+        caption.caption(page_caption(snapshot, "(the matches could not be counted)"))
+        return
+    caption.caption(page_caption(snapshot, f"of {count.describe()} matching"))
+    if count.is_cut_short:
+        export_note.caption(f"The CSV holds the newest {EXPORT_MAX_ROWS:,} matching requests at most; narrow the filter for older ones.")
 
 
 # --- bulk actions ---
@@ -308,21 +356,22 @@ def bulk_actions(filters: HistoryFilter, selected: list[HistoryRow]) -> None:
 # --- export ---
 
 
-def history_csv(pool: psycopg_pool.ConnectionPool, filters: HistoryFilter) -> str:
-    # Runs on Streamlit's download thread, outside the page script: it gets the pool, not the page's helpers.
-    with console_connection(pool) as conn:
+def history_csv(pool: psycopg_pool.ConnectionPool, user: User, filters: HistoryFilter) -> str:
+    # Runs on Streamlit's download thread, outside the page script: it gets the pool and the user,
+    # not the page's helpers.
+    with acting_connection(pool, user) as conn:
         return export_history_csv(conn, filters, EXPORT_MAX_ROWS)
 
 
-def export_button(filters: HistoryFilter, matching: int) -> None:
-    pool = get_pool()
+def export_button(filters: HistoryFilter) -> DeltaGenerator:
+    """The export button; returns the place of its note, written once the matches are counted."""
+    pool, user = get_pool(), current_user()
     st.download_button(
-        "Export CSV", key="history_export", data=lambda: history_csv(pool, filters),
+        "Export CSV", key="history_export", data=lambda: history_csv(pool, user, filters),
         file_name=f"inkwell-history-{dt.date.today():%Y%m%d}.csv", mime="text/csv", on_click="ignore",
         icon=":material/download:",
     )
-    if matching > COUNT_LIMIT:
-        st.caption(f"The CSV holds the newest {EXPORT_MAX_ROWS:,} matching requests at most; narrow the filter for older ones.")
+    return st.empty()
 
 
 # --- one request in detail ---
@@ -403,10 +452,14 @@ def show_timeline(events: list[JobEvent]) -> None:
 
 def request_actions(request: GenerationRequest) -> None:
     retry, cancel, close = st.columns(3)
-    if request.status in RETRYABLE_STATUSES:
+    allowed = may_act_on(current_user(), request)
+    if allowed and request.status in RETRYABLE_STATUSES:
         retry.button("Retry this request", key="detail_retry", type="primary", on_click=retry_one, args=(request.id,))
-    if request.status in ACTIVE_STATUSES:
+    if allowed and request.status in ACTIVE_STATUSES:
         cancel.button("Cancel this request", key="detail_cancel", on_click=cancel_one, args=(request.id,))
+    if not allowed:
+        retry.caption("Read-only: " + ("analysts do not cancel or retry." if current_user().role == "analyst"
+                                       else "a colleague's request; only they or an operator can act on it."))
     if "request" in st.query_params:
         close.button("Close", key="detail_close", on_click=close_detail)
 
@@ -450,7 +503,7 @@ def reload_when_database_is_back() -> None:
 # --- the page ---
 
 st.set_page_config(page_title="History · Inkwell", page_icon=":material/history:", layout="wide")
-page_header("History")
+user = page_header("History")
 st.caption("Every request once it has ended, newest first. Open one to see what happened; retry what failed.")
 show_notice()
 filters = filter_bar()
@@ -464,9 +517,10 @@ except QueueUnavailable:
 selected: list[HistoryRow] = []
 if snapshot.page.rows:
     selected = history_table(snapshot.page)
-    pager(snapshot)
-    bulk_actions(filters, selected)
-    export_button(filters, snapshot.matching)
+    count_caption = pager(snapshot)
+    if runs_the_queue(user):
+        bulk_actions(filters, selected)
+    export_note = export_button(filters)
 else:
     show_empty_state(filters)
 
@@ -474,3 +528,7 @@ detail_id = str(selected[0].id) if len(selected) == 1 else st.query_params.get("
 if detail_id:
     st.subheader("Request")
     show_detail(detail_id)
+
+# Last: everything above is on screen while the matches are counted.
+if snapshot.page.rows:
+    show_count(snapshot, count_caption, export_note)

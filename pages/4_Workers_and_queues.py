@@ -5,8 +5,19 @@ from __future__ import annotations
 
 import streamlit as st
 
-from console_ui import browser_zone, database, escape_markdown, page_header, show_unavailable, show_workers
+from console_ui import (
+    QUEUE_RUNNERS,
+    browser_zone,
+    current_user,
+    database,
+    escape_markdown,
+    page_header,
+    runs_the_queue,
+    show_unavailable,
+    show_workers,
+)
 from db.connection import QueueUnavailable
+from db.people import ActionRefused
 from db.queues import QueueNameError, QueueSummary, list_workers, pause_queue, queue_summaries, resume_queue
 from inkwell_settings import get_settings
 from queue_tasks.submit import DEFAULT_QUEUE
@@ -25,21 +36,12 @@ def show_notice() -> None:
         {"success": st.success, "warning": st.warning, "error": st.error}[kind](text)
 
 
-def operator_name() -> str | None:
-    name = st.session_state.get("requester", "").strip()
-    if not name:
-        notify("warning", "Enter your name in the sidebar first, so others can see who paused or resumed a queue.")
-    return name or None
-
-
 def pause(queue_name: str) -> None:
-    who = operator_name()
-    if who is None:
-        return
+    who = current_user().display_name
     try:
         with database() as conn:
             paused = pause_queue(conn, queue_name, paused_by=who)
-    except QueueNameError as problem:
+    except (QueueNameError, ActionRefused) as problem:
         notify("warning", str(problem))
     except QueueUnavailable:
         notify("error", "Queue unavailable — nothing was paused; try again later.")
@@ -49,12 +51,12 @@ def pause(queue_name: str) -> None:
 
 
 def resume(queue_name: str) -> None:
-    who = operator_name()
-    if who is None:
-        return
+    who = current_user().display_name
     try:
         with database() as conn:
             resumed = resume_queue(conn, queue_name, resumed_by=who)
+    except ActionRefused as refusal:
+        notify("warning", str(refusal))
     except QueueUnavailable:
         notify("error", "Queue unavailable — nothing was resumed; try again later.")
     else:
@@ -77,6 +79,8 @@ def show_queue(queue: QueueSummary) -> None:
         scheduled.metric("Scheduled", f"{queue.scheduled:,}")
         running.metric("Running", f"{queue.running:,}")
         failed.metric("Failed (1 h)", f"{queue.failed_last_hour:,}")
+        if not runs_the_queue(current_user()):
+            return  # analysts read; operators pause and resume
         if queue.is_paused:
             action.button("Resume", key=f"resume_{queue.queue_name}", type="primary", on_click=resume, args=(queue.queue_name,))
         else:
@@ -100,13 +104,15 @@ def queues_and_workers() -> None:
 
 
 st.set_page_config(page_title="Workers and queues · Inkwell", page_icon=":material/engineering:", layout="wide")
-page_header("Workers and queues")
+user = page_header("Workers and queues", roles=(*QUEUE_RUNNERS, "analyst"))
 st.caption(
     "Pausing a queue stops every worker from starting its jobs (jobs already running finish); "
     "resuming lets them start at once."
+    + ("" if runs_the_queue(user) else " Operators pause and resume queues; this view is read-only.")
 )
 queues_and_workers()
-with st.expander("Pause a queue that is not listed"):
-    with st.form("pause_other_queue", border=False):
-        st.text_input("Queue name", key="pause_queue_name", max_chars=40, placeholder="e.g. bulk")
-        st.form_submit_button("Pause queue", on_click=pause_by_name)
+if runs_the_queue(user):
+    with st.expander("Pause a queue that is not listed"):
+        with st.form("pause_other_queue", border=False):
+            st.text_input("Queue name", key="pause_queue_name", max_chars=40, placeholder="e.g. bulk")
+            st.form_submit_button("Pause queue", on_click=pause_by_name)

@@ -5,10 +5,22 @@ from __future__ import annotations
 
 import uuid
 
+import psycopg
 import streamlit as st
 
 from console_kinds.site_build import show_content, submit_build
-from console_ui import browser_zone, database, escape_markdown, get_job_manager, page_header, plural, show_unavailable, status_badge
+from console_ui import (
+    browser_zone,
+    can_submit,
+    current_user,
+    database,
+    escape_markdown,
+    get_job_manager,
+    page_header,
+    plural,
+    show_unavailable,
+    status_badge,
+)
 from db import sites
 from db.connection import QueueUnavailable
 from db.requests import ACTIVE_STATUSES
@@ -54,17 +66,17 @@ def cancel_batch(batch_id: uuid.UUID) -> None:
 
 
 def start_promotion(batch_id: uuid.UUID, action: str) -> None:
-    requester = st.session_state.get("requester", "").strip()
-    if not requester:
-        notify("Enter your name in the sidebar first. Nothing was queued.", ":material/person:")
-        return
     try:
         with database() as conn:
-            submit_promotion(conn, batch_id, action, requested_by=requester)
+            submit_promotion(conn, batch_id, action, requested_by=current_user().display_name)
     except QueueUnavailable:
         notify("Nothing was queued: the queue is unavailable — try again later.", ":material/cloud_off:")
     except BuildRefused as refusal:
         notify(f"Nothing was queued. {refusal}", ":material/block:")
+    except psycopg.errors.InsufficientPrivilege:
+        # Row-level security: an editor promotes and rolls back only builds they started.
+        notify("Nothing was queued: only who started this build, an operator or an admin can promote or roll it back.",
+               ":material/block:")
     else:
         notify(f"{ACTION_LABELS[action]}: queued.", ":material/rocket_launch:")
 
@@ -205,7 +217,8 @@ def batch_view(batch_id: uuid.UUID) -> None:
                 st.info("This build no longer exists.")
                 return
             show_counts(batch)
-            show_actions(batch)
+            if can_submit(current_user()):
+                show_actions(batch)
             show_sections(rows)
             show_promotions(conn, batch)
     except QueueUnavailable:
@@ -215,7 +228,7 @@ def batch_view(batch_id: uuid.UUID) -> None:
 
 
 st.set_page_config(page_title="Site builds · Inkwell", page_icon=":material/web:", layout="wide")
-page_header("Site builds")
+user = page_header("Site builds")
 st.caption("Each build runs one job per route × section. Start one on the Submit page (kind “Site build”).")
 try:
     with database() as conn:
@@ -236,4 +249,5 @@ try:
 except QueueUnavailable:
     show_unavailable()
     st.stop()
-regenerate(selected, regenerate_rows, regenerate_definition)
+if can_submit(user):
+    regenerate(selected, regenerate_rows, regenerate_definition)

@@ -59,3 +59,7 @@ SELECT workers.id,
          WHERE jobs.worker_id = workers.id AND jobs.status = 'doing') AS running_jobs
   FROM procrastinate_workers AS workers
  ORDER BY workers.id
+
+-- job_status --
+-- A queue job's status (no row once housekeeping removed the job).
+SELECT status::text FROM procrastinate_jobs WHERE id = %(job_id)s

@@ -14,20 +14,66 @@ from queue_tasks.models import TitlesInput
 from queue_tasks.submit import submit_titles_request
 from tests.conftest import wait_for
 from tests.e2e.conftest import SCREENSHOTS
+from tests.support.console import SLOW_VIEW_MS, make_user, sign_in_in_browser
 from tests.support.llm_server import error, ok
 
-# Every test here is marked `e2e` by tests/e2e/conftest.py.
-pytestmark = pytest.mark.timeout(90)
+# Every test here is marked `e2e` by tests/e2e/conftest.py. Each signs in through the form first
+# (a page run and a password hash check more than before sign-in existed).
+pytestmark = pytest.mark.timeout(150)
 
 REQUESTER = "Ana"
 
 
-def set_requester(page: Page, name: str = REQUESTER) -> None:
-    """The sidebar name is committed to the session on Enter, like a person finishing typing."""
-    field = page.get_by_label("Your name")
-    field.fill(name)
-    field.press("Enter")
-    expect(field).to_have_value(name)
+def sign_in(page: Page, db, role: str = "operator") -> str:
+    """Sign in through the form as a new user named Ana (an operator by default: sees and may act
+    on every request, including those the tests queue directly); returns the username."""
+    user = make_user(db, role, display_name=REQUESTER)
+    sign_in_in_browser(page, user.username)
+    return user.username
+
+
+def test_a_wrong_password_is_refused_the_right_one_opens_the_console_and_sign_out_closes_it(console, page, db):
+    user = make_user(db, "editor", display_name="Eve Marsh", organization="Marketing")
+    page.goto(f"{console}/History")
+    expect(page.get_by_role("heading", name="Sign in to Inkwell")).to_be_visible(timeout=SLOW_VIEW_MS)
+    expect(page.get_by_role("heading", name="History")).to_have_count(0)
+    page.get_by_label("Username").fill(user.username)
+    page.get_by_label("Password", exact=True).fill("not the password at all")
+    page.get_by_role("button", name="Sign in", exact=True).click()
+    expect(page.get_by_test_id("stAlert").filter(has_text="Wrong username or password.")).to_be_visible()
+    expect(page.get_by_role("heading", name="History")).to_have_count(0)
+
+    sign_in_in_browser(page, user.username)
+    expect(page.get_by_role("heading", name="History", exact=True)).to_be_visible()
+    sidebar = page.get_by_test_id("stSidebar")
+    expect(sidebar.get_by_text("Eve Marsh")).to_be_visible()
+    expect(sidebar.get_by_text("Editor · Marketing")).to_be_visible()
+    page.screenshot(path=SCREENSHOTS / "signed_in_sidebar.png", full_page=True)
+
+    sidebar.get_by_role("button", name="Sign out").click()
+    expect(page.get_by_role("heading", name="Sign in to Inkwell")).to_be_visible()
+    expect(page.get_by_text("You are signed out.")).to_be_visible()
+    expect(page.get_by_role("heading", name="History")).to_have_count(0)
+
+
+def test_an_admin_creates_an_editor_who_then_signs_in_and_sees_no_admin_page(console, page, db):
+    admin = make_user(db, "admin", display_name="Ada")
+    page.goto(console)
+    sign_in_in_browser(page, admin.username)
+    page.get_by_test_id("stSidebarNav").get_by_role("link", name="Admin", exact=True).click()
+    expect(page.get_by_role("heading", name="Admin", exact=True)).to_be_visible()
+    page.get_by_label("Username").fill("bo.lind")
+    page.get_by_label("Name", exact=True).fill("Bo Lind")
+    page.get_by_label("Password", exact=True).fill("a long enough passphrase")
+    page.get_by_role("button", name="Create user").click()
+    expect(page.get_by_test_id("stAlert").filter(has_text="Created bo.lind (editor, Acme).")).to_be_visible()
+    page.get_by_test_id("stSidebar").get_by_role("button", name="Sign out").click()
+
+    sign_in_in_browser(page, "bo.lind", "a long enough passphrase")
+    expect(page.get_by_test_id("stSidebar").get_by_text("Editor · Acme")).to_be_visible()
+    page.get_by_test_id("stSidebarNav").get_by_role("link", name="Admin", exact=True).click()
+    expect(page.get_by_text("This page is for operators and admins. You are signed in as an editor.")).to_be_visible()
+    expect(page.get_by_role("tab", name="Users")).to_have_count(0)
 
 
 def status_badge(scope: Page | Locator, status: str) -> Locator:
@@ -59,7 +105,7 @@ def test_a_submitted_topic_shows_its_progress_moving_and_then_its_titles(
     llm_server.push(ok(delay_per_chunk=0.2, chunks=30))  # about 6 s of streaming
     worker = start_worker()
     page.goto(console)
-    set_requester(page)
+    sign_in(page, db, "editor")
     page.get_by_label("Topic").fill("composting in small apartments")
     page.get_by_role("button", name="Request titles").click()
     expect(page.get_by_test_id("stAlert").filter(has_text="Queued")).to_be_visible()
@@ -84,11 +130,13 @@ def test_cancelling_a_running_job_on_the_live_page_shows_it_cancelled_and_closes
     console, page, start_worker, llm_server, db
 ):
     llm_server.push(ok(delay_per_chunk=0.5, chunks=40))  # 20 s if left alone
+    # Signed in before the job starts, so its 20 s are all left for the Live page.
+    page.goto(f"{console}/Live")
+    sign_in(page, db)
     request_id = submit_titles_request(db, TitlesInput(topic="tiny house living"), requested_by=REQUESTER)
     worker = start_worker()
     wait_for(lambda: get_request(db, request_id).status == "running" and llm_server.active_requests, timeout=20)
 
-    page.goto(f"{console}/Live")
     expect(page.get_by_role("heading", name="Live")).to_be_visible()
     card = page.get_by_test_id("stVerticalBlock").filter(has_text="tiny house living").filter(
         has=page.get_by_test_id("stProgress")
@@ -120,8 +168,8 @@ def test_bulk_csv_upload_reports_exactly_the_bad_lines_and_queues_the_rest(conso
         150: "a fine topic,city renters,3,surplus cell",  # more cells than columns
     }
     page.goto(f"{console}/Submit")
+    sign_in(page, db, "editor")
     expect(page.get_by_role("heading", name="Submit")).to_be_visible()
-    set_requester(page)
     page.get_by_role("tab", name="Upload a CSV").click()
     page.get_by_test_id("stFileUploaderDropzoneInput").set_input_files(
         files=[{"name": "topics.csv", "mimeType": "text/csv", "buffer": bulk_csv(200, bad)}]
@@ -166,6 +214,7 @@ def test_a_permanently_failed_job_retried_from_the_history_page_ends_succeeded(
     assert (failed.status, failed.error_code) == ("failed", "model_bad_request"), worker.log
 
     page.goto(f"{console}/History")
+    username = sign_in(page, db)
     expect(page.get_by_role("heading", name="History")).to_be_visible()
     table = page.get_by_test_id("stDataFrame")
     rows = table.locator("tbody tr")
@@ -181,7 +230,9 @@ def test_a_permanently_failed_job_retried_from_the_history_page_ends_succeeded(
     assert (succeeded.status, succeeded.job_id) == ("succeeded", failed.job_id), worker.log
     assert llm_server.request_count == 2
     # The retried request left the finished list, and with it the table and its Refresh button.
+    # A reload is a new browser session: it asks to sign in again.
     page.reload()
+    sign_in_in_browser(page, username)
     expect(rows).to_have_count(1)
     expect(rows.first).to_contain_text("succeeded")
     select_table_row(page, table, 0)
@@ -202,7 +253,7 @@ PAGES: list[tuple[str | None, str, str, Callable[[Page], Locator]]] = [
 ]
 
 
-def test_every_page_renders_its_title_without_an_exception_and_keeps_the_name(console, page, start_worker, llm_server, db):
+def test_every_page_renders_its_title_without_an_exception_and_stays_signed_in(console, page, start_worker, llm_server, db):
     llm_server.push(error(400))
     failed_id = submit_titles_request(db, TitlesInput(topic="seed topic that fails"), requested_by=REQUESTER)
     done_id = submit_titles_request(db, TitlesInput(topic="seed topic that succeeds"), requested_by=REQUESTER)
@@ -214,14 +265,14 @@ def test_every_page_renders_its_title_without_an_exception_and_keeps_the_name(co
     screenshots = SCREENSHOTS / "pages"
     screenshots.mkdir(parents=True, exist_ok=True)
     page.goto(console)
-    set_requester(page)
+    sign_in(page, db)
     for link, path, title, drawn in PAGES:
         if link is not None:
             page.get_by_test_id("stSidebarNav").get_by_role("link", name=link, exact=True).click()
         expect(page).to_have_url(f"{console}/{path}")
         expect(page.get_by_role("heading", name=title, exact=True)).to_be_visible()
-        # The name is given once per browser session, not once per page.
-        expect(page.get_by_label("Your name")).to_have_value(REQUESTER)
+        # Signed in once per browser session, not once per page.
+        expect(page.get_by_test_id("stSidebar").get_by_text("Operator · Acme")).to_be_visible()
         expect(drawn(page)).to_be_visible()
         expect(page.get_by_test_id("stException")).to_have_count(0)
         page.screenshot(path=screenshots / f"{path or 'Home'}.png", full_page=True)

@@ -8,7 +8,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.e2e.conftest import SCREENSHOTS
-from tests.e2e.test_console_flows import set_requester
+from tests.e2e.test_console_flows import sign_in
 from tests.support.llm_server import GARBAGE_CONTENT, default_responder, first_user_text
 
 pytestmark = pytest.mark.timeout(120)
@@ -30,7 +30,7 @@ routes:
 
 
 def test_an_uploaded_build_reports_partial_success_and_retrying_the_failed_section_completes_it(
-    console, page: Page, start_worker, llm_server
+    console, page: Page, start_worker, llm_server, db
 ):
     llm_server.responder = lambda body: (
         GARBAGE_CONTENT if "Page route: /pricing\n" in first_user_text(body) else default_responder(body)
@@ -38,7 +38,7 @@ def test_an_uploaded_build_reports_partial_success_and_retrying_the_failed_secti
     start_worker(concurrency=4)
 
     page.goto(f"{console}/Submit")
-    set_requester(page)
+    sign_in(page, db, "editor")
     page.get_by_test_id("stSelectbox").filter(has_text="Kind of request").click()
     page.get_by_role("option", name="Site build").click()
     expect(page.get_by_role("tab", name="Upload a definition")).to_be_visible()

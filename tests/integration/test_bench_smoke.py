@@ -67,3 +67,8 @@ def test_history_scale_benchmark_prints_history_overview_and_live_figures():
         "alone_history_first_page_page_capped_count_p95", "alone_overview_all_figures_p95",
         "alone_live_all_waiting_running_p95", "2_sessions_history_first_page_page_capped_count_p95",
     } <= figures.keys()
+
+
+def test_fair_sharing_benchmark_prints_the_single_requests_wait_beside_first_come_first_served():
+    figures = run_benchmark("bench.fair_sharing", "--jobs", "60", "--concurrency", "4", "--model-seconds", "0.05")
+    assert {"fair_sharing_single_wait", "fifo_single_wait", "fair_sharing_batch_drain"} <= figures.keys()

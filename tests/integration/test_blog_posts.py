@@ -9,12 +9,10 @@ import json
 import threading
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import psycopg
 import pytest
 from psycopg_pool import AsyncConnectionPool
-from streamlit.testing.v1 import AppTest
 
 from db.posts import get_post_by_request, get_post_image, list_posts, save_post
 from db.requests import get_request
@@ -22,6 +20,7 @@ from queue_tasks.blog_posts import BlogPostInput, BlogPostResult, queue_post_ima
 from queue_tasks.images import PostImageInput, placeholder_png
 from queue_tasks.submit import submit_requests
 from tests.conftest import wait_for
+from tests.support.console import make_user, signed_in_app
 from tests.support.llm_server import error, ok
 
 pytestmark = pytest.mark.timeout(150)
@@ -229,7 +228,6 @@ def test_post_and_image_are_saved_exactly_once_when_the_worker_is_killed_after_s
 
 # --- The console ------------------------------------------------------------------------------------
 
-APP = str(Path(__file__).resolve().parents[2] / "app.py")
 HOSTILE_BODY = (
     "Intro with <img src=x onerror=alert(1)> and <script>alert(2)</script>.\n\n"
     "## A heading\n\n"
@@ -253,10 +251,8 @@ def saved_post(db, database_url, body: str = HOSTILE_BODY) -> uuid.UUID:
     return asyncio.run(save()).id
 
 
-def test_submit_page_queues_a_blog_post_with_its_business_info_and_options(console_env, db):
-    at = AppTest.from_file(APP, default_timeout=30)
-    at.switch_page("pages/1_Submit.py").run()
-    at.text_input(key="requester").input("Ana").run()
+def test_submit_page_queues_a_blog_post_with_its_business_info_and_options(console_as, db):
+    at = console_as("editor", "pages/1_Submit.py").run()
     at.selectbox(key="submit_kind").select("blog_post").run()
     at.text_input(key="blog_topic").input("composting in small apartments")
     at.text_input(key="blog_business_type").input("garden shop")
@@ -274,10 +270,9 @@ def test_submit_page_queues_a_blog_post_with_its_business_info_and_options(conso
     assert (data.auto_save, data.status, data.include_visuals) == (True, "draft", True)
 
 
-def test_posts_page_lists_posts_and_renders_a_body_without_html_links_or_remote_images(console_env, db, database_url):
+def test_posts_page_lists_posts_and_renders_a_body_without_html_links_or_remote_images(console_as, db, database_url):
     post_id = saved_post(db, database_url)
-    at = AppTest.from_file(APP, default_timeout=30)
-    at.switch_page("pages/5_Posts.py")
+    at = console_as(page="pages/5_Posts.py")
     at.query_params["post"] = str(post_id)
     at.run()
 
@@ -362,9 +357,9 @@ def test_console_shows_the_post_with_its_image_and_the_parent_child_chain(db, st
     parent = finished(db, request_id)
     child = finished(db, uuid.UUID(parent.result["image_request_id"]))
     assert (parent.status, child.status) == ("succeeded", "succeeded"), worker.log
+    operator = make_user(db, "operator")
 
-    at = AppTest.from_file(APP, default_timeout=30)
-    at.switch_page("pages/3_History.py")
+    at = signed_in_app(operator, "pages/3_History.py")
     at.query_params["request"] = str(request_id)
     at.run()
     assert not at.exception
@@ -372,16 +367,14 @@ def test_console_shows_the_post_with_its_image_and_the_parent_child_chain(db, st
     assert "Open the saved post" in links and "Open the image request (child)" in links
     assert parent.result["title"].split()[0] in "\n".join(m.value for m in at.markdown)
 
-    at = AppTest.from_file(APP, default_timeout=30)
-    at.switch_page("pages/3_History.py")
+    at = signed_in_app(operator, "pages/3_History.py")
     at.query_params["request"] = str(child.id)
     at.run()
     assert not at.exception
     assert "Open the blog-post request (parent)" in [link.label for link in at.get("page_link")]
     assert len(at.get("image")) == 1, "the child shows the image it made"
 
-    at = AppTest.from_file(APP, default_timeout=30)
-    at.switch_page("pages/5_Posts.py")
+    at = signed_in_app(operator, "pages/5_Posts.py")
     at.query_params["post"] = parent.result["post_id"]
     at.run()
     assert not at.exception

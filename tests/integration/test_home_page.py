@@ -2,27 +2,21 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from streamlit.testing.v1 import AppTest
 
 from db.requests import list_recent_requests
 from inkwell_settings import get_settings
-
-APP = str(Path(__file__).resolve().parents[2] / "app.py")
-
-
+from tests.support.console import offline_user, signed_in_app
 
 
 def all_markdown(at: AppTest) -> str:
     return "\n".join(m.value for m in at.markdown)
 
 
-def test_submitting_a_topic_queues_it_and_lists_it(console_env, db):
-    at = AppTest.from_file(APP, default_timeout=30).run()
+def test_submitting_a_topic_queues_it_and_lists_it(console_as, db):
+    at = console_as("editor").run()
     assert not at.exception
     assert any("No jobs yet" in i.value for i in at.info)
-    at.text_input(key="requester").input("Ana").run()
     at.text_area[0].input("composting in small apartments")
     at.button[0].click().run()
 
@@ -35,28 +29,27 @@ def test_submitting_a_topic_queues_it_and_lists_it(console_env, db):
     assert "composting in small apartments" in all_markdown(at)
 
 
-def test_invalid_topic_is_refused_with_the_reason_and_nothing_is_queued(console_env, db):
-    at = AppTest.from_file(APP, default_timeout=30).run()
-    at.text_input(key="requester").input("Ana").run()
+def test_invalid_topic_is_refused_with_the_reason_and_nothing_is_queued(console_as, db):
+    at = console_as("editor").run()
     at.text_area[0].input("  a ")
     at.button[0].click().run()
     assert any("topic: must be at least 3 characters" in e.value for e in at.error)
     assert list_recent_requests(db) == []
 
 
-def test_offline_model_banner_is_shown_when_no_endpoint_is_configured(console_env):
-    at = AppTest.from_file(APP, default_timeout=30).run()
+def test_offline_model_banner_is_shown_when_no_endpoint_is_configured(console_as):
+    at = console_as("editor").run()
     assert any("Offline model in use" in i.value for i in at.info)
 
 
-def test_no_banner_when_an_endpoint_is_configured(console_env, monkeypatch):
+def test_no_banner_when_an_endpoint_is_configured(console_as, monkeypatch):
     monkeypatch.setenv("INKWELL_LLM_BASE_URL", "http://127.0.0.1:9/v1")
     get_settings.cache_clear()
-    at = AppTest.from_file(APP, default_timeout=30).run()
+    at = console_as("editor").run()
     assert not any("Offline model" in i.value for i in at.info)
 
 
 def test_database_down_shows_queue_unavailable_instead_of_a_traceback(database_down):
-    at = AppTest.from_file(APP, default_timeout=30).run()
+    at = signed_in_app(offline_user("editor")).run()
     assert not at.exception
     assert any("Queue unavailable" in e.value for e in at.error)

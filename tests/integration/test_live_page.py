@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -15,20 +14,15 @@ from db.requests import get_request
 from queue_tasks.models import TitlesInput
 from queue_tasks.submit import submit_requests, submit_titles_request
 from tests.conftest import wait_for
+from tests.support.console import make_user, offline_user, signed_in_app
 from tests.support.llm_server import ok
 
-# The home page is the main script, as under `streamlit run app.py`, so links between pages resolve.
-APP = str(Path(__file__).resolve().parents[2] / "app.py")
 PAGE = "pages/2_Live.py"
 
 
-
-
-def live_page(requester: str = "") -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=30)
+def live_page(at: AppTest) -> AppTest:
+    """The Live page of a signed-in console (console_as, signed_in_app), run."""
     at.switch_page(PAGE).run()
-    if requester:
-        at.text_input(key="requester").input(requester).run()
     assert not at.exception
     return at
 
@@ -55,20 +49,20 @@ def topics_shown(at: AppTest) -> list[str]:
     return [m.value.split("**")[1] for m in at.markdown if m.value.count("**") == 2]
 
 
-def test_empty_database_says_what_to_do_next(console_env):
-    at = live_page()
+def test_empty_database_says_what_to_do_next(console_as):
+    at = live_page(console_as())
     assert "No jobs waiting or running — submit a topic on the Submit page." in texts(at.info)
     assert [link.label for link in at.get("page_link")] == ["Submit a topic"]
 
 
-def test_queued_and_running_requests_are_shown_newest_first_with_progress(console_env, db):
+def test_queued_and_running_requests_are_shown_newest_first_with_progress(console_as, db):
     queued = submit(db, "urban beekeeping")
     running = submit(db, "winter gardening")
     finished = submit(db, "finished already")
     db.execute("UPDATE procrastinate_jobs SET status = 'cancelled' WHERE id = %s", (get_request(db, finished).job_id,))
     start_running(db, running, progress=40, step="Generating titles…", eta=12, partial='{"titles": ["Frost <b>proof</b>')
 
-    at = live_page()
+    at = live_page(console_as())
 
     assert topics_shown(at) == ["winter gardening", "urban beekeeping"]
     assert [(p.value, p.text) for p in at.get("progress")] == [
@@ -79,36 +73,36 @@ def test_queued_and_running_requests_are_shown_newest_first_with_progress(consol
     assert get_request(db, queued).status == "queued"
 
 
-def test_a_finished_request_is_not_shown(console_env, db):
+def test_a_finished_request_is_not_shown(console_as, db):
     request_id = submit(db, "urban beekeeping")
     db.execute("UPDATE procrastinate_jobs SET status = 'cancelled' WHERE id = %s", (get_request(db, request_id).job_id,))
-    at = live_page()
+    at = live_page(console_as())
     assert "No jobs waiting or running" in texts(at.info)
 
 
-def test_a_scheduled_request_shows_its_start_time_and_a_countdown(console_env, db):
+def test_a_scheduled_request_shows_its_start_time_and_a_countdown(console_as, db):
     starts = dt.datetime.now(dt.timezone.utc) + dt.timedelta(minutes=4, seconds=15)
     submit(db, "winter gardening", schedule_at=starts)
-    at = live_page()
+    at = live_page(console_as())
     captions = texts(at.caption)
     assert f"Starts at {starts:%Y-%m-%d %H:%M:%S} UTC — starts in 4 min 1" in captions
     assert not at.get("progress")
 
 
 @pytest.mark.parametrize("job_status", ["doing", "todo"], ids=["running again", "waiting to retry"])
-def test_a_request_past_its_first_attempt_shows_attempt_2_of_3(console_env, db, job_status):
+def test_a_request_past_its_first_attempt_shows_attempt_2_of_3(console_as, db, job_status):
     job_id = get_request(db, submit(db, "urban beekeeping")).job_id
     db.execute("UPDATE procrastinate_jobs SET status = 'doing' WHERE id = %s", (job_id,))
     db.execute("UPDATE procrastinate_jobs SET status = 'todo', attempts = 1 WHERE id = %s", (job_id,))  # a retry
     if job_status == "doing":
         db.execute("UPDATE procrastinate_jobs SET status = 'doing' WHERE id = %s", (job_id,))
-    at = live_page()
+    at = live_page(console_as())
     assert "Attempt 2 of 3" in texts(at.caption)
 
 
-def test_cancel_on_a_queued_request_cancels_it_and_the_next_refresh_shows_it_cancelled(console_env, db):
+def test_cancel_on_a_queued_request_cancels_it_and_the_next_refresh_shows_it_cancelled(console_as, db):
     request_id = submit(db, "urban beekeeping")
-    at = live_page()
+    at = live_page(console_as())
     at.button(key=f"cancel_{request_id}").click().run()
 
     assert not at.exception
@@ -116,12 +110,12 @@ def test_cancel_on_a_queued_request_cancels_it_and_the_next_refresh_shows_it_can
     assert texts(at.toast) == "Cancelled “urban beekeeping”."
     at.run()  # fragments do not tick under AppTest: this is the next refresh
     assert ":orange-badge[:material/cancel: cancelled] **urban beekeeping**" in texts(at.markdown)
-    assert not at.button  # nothing left to cancel
+    assert not at.main.button  # nothing left to cancel
 
 
-def test_cancelling_a_request_that_already_ended_says_so(console_env, db):
+def test_cancelling_a_request_that_already_ended_says_so(console_as, db):
     request_id = submit(db, "urban beekeeping")
-    at = live_page()
+    at = live_page(console_as())
     db.execute("UPDATE procrastinate_jobs SET status = 'doing' WHERE id = %s", (get_request(db, request_id).job_id,))
     db.execute("UPDATE procrastinate_jobs SET status = 'succeeded' WHERE id = %s", (get_request(db, request_id).job_id,))
     at.button(key=f"cancel_{request_id}").click().run()
@@ -129,10 +123,10 @@ def test_cancelling_a_request_that_already_ended_says_so(console_env, db):
     assert "already succeeded" in texts(at.toast)
 
 
-def test_cancel_on_a_running_request_shows_cancelling_until_the_worker_stops_it(console_env, db):
+def test_cancel_on_a_running_request_shows_cancelling_until_the_worker_stops_it(console_as, db):
     request_id = submit(db, "tiny house living")
     start_running(db, request_id, progress=30, step="Generating titles…", eta=8, partial="")
-    at = live_page()
+    at = live_page(console_as())
     at.button(key=f"cancel_{request_id}").click().run()
 
     assert texts(at.toast) == "Cancelling “tiny house living”: the worker is stopping it."
@@ -153,7 +147,7 @@ def test_cancel_on_a_request_a_real_worker_is_running_ends_it_cancelled(inkwell_
     start_worker()
     wait_for(lambda: get_request(db, request_id).status == "running" and llm_server.active_requests, timeout=20)
 
-    at = live_page()
+    at = live_page(signed_in_app(make_user(db, "operator")))
     at.button(key=f"cancel_{request_id}").click().run()
     assert texts(at.toast) == "Cancelling “tiny house living”: the worker is stopping it."
 
@@ -163,10 +157,10 @@ def test_cancel_on_a_request_a_real_worker_is_running_ends_it_cancelled(inkwell_
     assert llm_server.wait_for_disconnect(timeout=5), "the model request was closed"
 
 
-def test_filters_narrow_the_list_and_survive_a_refresh(console_env, db):
+def test_filters_narrow_the_list_and_survive_a_refresh(console_as, db):
     submit(db, "urban beekeeping", by="Ana")
     submit(db, "winter gardening", by="Ben")
-    at = live_page(requester="Ana")
+    at = live_page(console_as())
     at.toggle(key="live_only_mine").set_value(True).run()
     assert topics_shown(at) == ["urban beekeeping"]
     at.run()
@@ -174,22 +168,22 @@ def test_filters_narrow_the_list_and_survive_a_refresh(console_env, db):
     assert topics_shown(at) == ["urban beekeeping"]
 
 
-def test_a_status_filter_with_no_matches_says_so(console_env, db):
+def test_a_status_filter_with_no_matches_says_so(console_as, db):
     submit(db, "urban beekeeping")
-    at = live_page()
+    at = live_page(console_as())
     at.multiselect(key="live_statuses").set_value(["running"]).run()
     assert "No waiting or running jobs match these filters." in texts(at.info)
 
 
-def test_more_requests_than_the_page_shows_says_how_many_in_all(console_env, db):
+def test_more_requests_than_the_page_shows_says_how_many_in_all(console_as, db):
     submit_requests(db, "titles", [TitlesInput(topic=f"topic number {i}") for i in range(205)], requested_by="bulk")
-    at = live_page()
+    at = live_page(console_as())
     assert "Showing the newest 200 of 205." in texts(at.caption)
     assert len(at.get("progress")) == 200
 
 
 def test_database_down_shows_queue_unavailable_instead_of_a_traceback(database_down):
-    at = live_page()
+    at = live_page(signed_in_app(offline_user()))
     assert not at.exception
     assert "Queue unavailable" in texts(at.error)
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -20,8 +19,7 @@ from db.overview import (
 from db.queues import list_workers
 from queue_tasks.models import TitlesInput
 from queue_tasks.submit import submit_requests
-
-APP = str(Path(__file__).resolve().parents[2] / "app.py")
+from tests.support.console import offline_user, signed_in_app
 
 
 @pytest.fixture
@@ -155,8 +153,8 @@ def metric(at: AppTest, label: str) -> str:
     return next(m.value for m in at.metric if m.label == label)
 
 
-def test_overview_renders_on_an_empty_database(console_env):
-    at = AppTest.from_file(APP, default_timeout=30).run()
+def test_overview_renders_on_an_empty_database(console_as):
+    at = console_as().run()
     assert not at.exception
     assert metric(at, "Queued") == "0" and metric(at, "Failed") == "0"
     assert metric(at, "Wait, median") == "—"
@@ -164,12 +162,12 @@ def test_overview_renders_on_an_empty_database(console_env):
     assert any("No request failed in the last 24 hours" in s.value for s in at.success)
 
 
-def test_overview_shows_counts_queue_depth_and_failures(console_env, db, now):
+def test_overview_shows_counts_queue_depth_and_failures(console_as, db, now):
     submit_requests(db, "titles", [TitlesInput(topic="one"), TitlesInput(topic="two")], requested_by="ana", queue="bulk")
     finished(db, "failed", now - dt.timedelta(minutes=3), error_code="rate_limited", error_message="429 <b>slow</b>")
     db.execute("INSERT INTO procrastinate_workers (last_heartbeat) VALUES (now())")
 
-    at = AppTest.from_file(APP, default_timeout=30).run()
+    at = console_as().run()
     assert not at.exception
     assert (metric(at, "Queued"), metric(at, "Failed")) == ("2", "1")
     queues = next(d.value for d in at.dataframe if "Queue" in d.value.columns)
@@ -181,7 +179,7 @@ def test_overview_shows_counts_queue_depth_and_failures(console_env, db, now):
 
 
 def test_overview_shows_queue_unavailable_when_the_database_is_down(database_down):
-    at = AppTest.from_file(APP, default_timeout=30).run()
+    at = signed_in_app(offline_user()).run()
     assert not at.exception
     assert sum("Queue unavailable" in e.value for e in at.error) >= 2  # the latest requests and the Overview
     assert not at.metric

@@ -18,6 +18,7 @@ from queue_tasks.models import TitlesInput
 from queue_tasks.procrastinate_app import app
 from queue_tasks.submit import submit_requests
 from tests.conftest import wait_for
+from tests.support.console import offline_user, signed_in_app
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -130,17 +131,17 @@ def page_text(at: AppTest) -> str:
     return "\n".join([m.value for m in at.markdown] + [c.value for c in at.caption])
 
 
-def test_page_lists_the_default_queue_and_says_no_worker_runs_on_an_empty_database(console_env):
-    at = AppTest.from_file(PAGE, default_timeout=30).run()
+def test_page_lists_the_default_queue_and_says_no_worker_runs_on_an_empty_database(console_as):
+    at = console_as(script=PAGE).run()
     assert not at.exception
     assert "**default**" in page_text(at)
     assert any("No worker is running" in w.value for w in at.warning)
 
 
-def test_page_shows_queue_counts_and_workers(console_env, db):
+def test_page_shows_queue_counts_and_workers(console_as, db):
     submit(db, queue="bulk")
     db.execute("INSERT INTO procrastinate_workers (last_heartbeat) VALUES (now()), (now() - interval '5 minutes')")
-    at = AppTest.from_file(PAGE, default_timeout=30).run()
+    at = console_as(script=PAGE).run()
     assert not at.exception
     assert "**bulk**" in page_text(at)
     waiting = [m.value for m in at.metric if m.label == "Waiting"]
@@ -149,9 +150,8 @@ def test_page_shows_queue_counts_and_workers(console_env, db):
     assert sorted(workers["State"]) == ["alive", "stale: no recent heartbeat"]
 
 
-def test_pause_and_resume_from_the_page(console_env, db):
-    at = AppTest.from_file(PAGE, default_timeout=30).run()
-    at.text_input(key="requester").input("Ana").run()
+def test_pause_and_resume_from_the_page(console_as, db):
+    at = console_as(script=PAGE).run()
     at.button(key="pause_default").click().run()
     assert not at.exception
     assert [(q.queue_name, q.paused_by) for q in queue_summaries(db, []) if q.is_paused] == [("default", "Ana")]
@@ -162,14 +162,23 @@ def test_pause_and_resume_from_the_page(console_env, db):
     assert any("Resumed default" in s.value for s in at.success)
 
 
-def test_pausing_without_a_name_is_refused_with_what_to_do(console_env, db):
-    at = AppTest.from_file(PAGE, default_timeout=30).run()
-    at.button(key="pause_default").click().run()
-    assert any("Enter your name in the sidebar" in w.value for w in at.warning)
-    assert not any(q.is_paused for q in queue_summaries(db, ["default"]))
+def test_an_analyst_sees_the_queues_without_pause_or_resume(console_as, db):
+    pause_queue(db, "bulk", paused_by="Ana")
+    at = console_as("analyst", script=PAGE).run()
+    assert not at.exception
+    assert "**default**" in page_text(at) and "**bulk**" in page_text(at)
+    assert [b.key for b in at.main.button] == []
+    assert "Pause a queue that is not listed" not in [e.label for e in at.expander]
+
+
+def test_an_editor_is_told_the_page_is_not_for_them(console_as, db):
+    at = console_as("editor", script=PAGE).run()
+    assert not at.exception
+    assert [i.value for i in at.info] == ["This page is for operators, admins and analysts. You are signed in as an editor."]
+    assert "**default**" not in page_text(at)
 
 
 def test_page_shows_queue_unavailable_when_the_database_is_down(database_down):
-    at = AppTest.from_file(PAGE, default_timeout=30).run()
+    at = signed_in_app(offline_user(), script=PAGE).run()
     assert not at.exception
     assert any("Queue unavailable" in e.value for e in at.error)

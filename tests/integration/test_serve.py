@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -14,9 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
+import psycopg
 import pytest
 
 from db.embedded import EmbeddedPostgres
+from db.people import authenticate
 
 ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT_S = 120
@@ -86,27 +89,37 @@ class Served:
         return self.data_dir / "pgdata"
 
 
-@pytest.fixture
-def serve(tmp_path: Path) -> Iterator[Served]:
-    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+def launch(tmp_path: Path, name: str = "serve", extra_env: dict[str, str] | None = None) -> Served:
+    """`python serve.py` with its data in tmp_path/inkwell (the same folder each time: a restart)."""
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL" and not k.startswith("INKWELL_ADMIN_")}
     env["INKWELL_DATA_DIR"] = str(tmp_path / "inkwell")
+    env.update(extra_env or {})
     port = free_port()
-    output_path = tmp_path / "serve.log"
+    output_path = tmp_path / f"{name}.log"
     with output_path.open("w") as output:
         process = subprocess.Popen(
             [sys.executable, "serve.py", "--port", str(port), "--workers", "1", "--concurrency", "2"],
             cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT,
         )
-    served = Served(process, port, tmp_path / "inkwell", output_path)
+    return Served(process, port, tmp_path / "inkwell", output_path)
+
+
+def leave_nothing_running(served: Served) -> None:
+    if served.process.poll() is None:
+        served.process.send_signal(signal.SIGTERM)
+        try:
+            served.process.wait(STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            served.process.kill()
+    EmbeddedPostgres(served.pgdata).stop("immediate")
+
+
+@pytest.fixture
+def serve(tmp_path: Path) -> Iterator[Served]:
+    served = launch(tmp_path)
     yield served
     # Whatever the test did, leave nothing running.
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(STOP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            process.kill()
-    EmbeddedPostgres(served.pgdata).stop("immediate")
+    leave_nothing_running(served)
 
 
 def assert_all_gone(processes: dict[str, psutil.Process]) -> None:
@@ -140,3 +153,50 @@ def test_a_dying_worker_stops_everything_with_an_error(serve: Served):
     assert serve.process.wait(STOP_TIMEOUT_S) == 1, serve.output
     assert "worker-0 exited unexpectedly" in serve.output
     assert_all_gone(processes)
+
+
+# --- the first admin ---
+
+GENERATED_PASSWORD = re.compile(r"Sign in as “admin” with the password:\n\n    (\S+)\n")
+
+
+def sign_in_check(served: Served, username: str, password: str):
+    """The account `authenticate` finds with these credentials in the launcher's database (running)."""
+    with psycopg.connect(EmbeddedPostgres(served.pgdata).start(), autocommit=True) as conn:
+        return authenticate(conn, username, password)
+
+
+def test_the_first_start_creates_an_admin_and_prints_its_password_once_and_never_again(tmp_path: Path):
+    first = launch(tmp_path, "first")
+    try:
+        first.wait_healthy()
+        [password] = GENERATED_PASSWORD.findall(first.output)
+        admin = sign_in_check(first, "admin", password)
+        assert (admin.username, admin.role, admin.active) == ("admin", "admin", True)
+        first.process.send_signal(signal.SIGINT)
+        assert first.process.wait(STOP_TIMEOUT_S) == 0, first.output
+    finally:
+        leave_nothing_running(first)
+    assert first.output.count(password) == 1, "printed once, by the launcher alone (not by the console or a worker)"
+
+    second = launch(tmp_path, "second")
+    try:
+        second.wait_healthy()
+        assert "First admin" not in second.output and password not in second.output
+        assert sign_in_check(second, "admin", password) is not None, "the same admin, the same password"
+    finally:
+        leave_nothing_running(second)
+    assert not any(password in log.read_text(errors="replace") for log in second.data_dir.rglob("*.log"))
+
+
+def test_the_first_admin_takes_its_name_and_password_from_the_settings_and_prints_neither(tmp_path: Path):
+    password = "a settings passphrase 42"
+    served = launch(tmp_path, extra_env={"INKWELL_ADMIN_USERNAME": "chief", "INKWELL_ADMIN_PASSWORD": password})
+    try:
+        served.wait_healthy()
+        admin = sign_in_check(served, "chief", password)
+        assert (admin.username, admin.role) == ("chief", "admin")
+        assert sign_in_check(served, "admin", password) is None
+    finally:
+        leave_nothing_running(served)
+    assert "First admin" not in served.output and password not in served.output

@@ -3,22 +3,18 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
-
 from streamlit.testing.v1 import AppTest
 
 from db import sites
 from queue_tasks.site_build import entity_id, site_definition_from, submit_site_build
 
-APP = str(Path(__file__).resolve().parents[2] / "app.py")
 PAGE = "pages/6_Site_builds.py"
 
 
-def site_builds_page() -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=30)
-    at.switch_page(PAGE).run()
+def site_builds_page(console_as) -> AppTest:
+    """The page signed in as an operator named Ana."""
+    at = console_as("operator", PAGE).run()
     assert not at.exception, at.exception
-    at.text_input(key="requester").input("Ana").run()
     return at
 
 
@@ -44,12 +40,12 @@ def texts(elements) -> str:
     return "\n".join(str(element.value) for element in elements)
 
 
-def test_page_without_builds_says_so(console_env, db):
-    at = site_builds_page()
+def test_page_without_builds_says_so(console_as, db):
+    at = site_builds_page(console_as)
     assert "No site builds yet." in texts(at.info)
 
 
-def test_partial_success_is_reported_and_retry_requeues_only_the_failed_section(console_env, db):
+def test_partial_success_is_reported_and_retry_requeues_only_the_failed_section(console_as, db):
     submitted = build(db)
     hero, faq, cta = submitted.request_ids
     set_job_status(db, hero, "doing")
@@ -58,7 +54,7 @@ def test_partial_success_is_reported_and_retry_requeues_only_the_failed_section(
     set_job_status(db, faq, "failed")
     set_job_status(db, cta, "doing")
     set_job_status(db, cta, "succeeded")
-    at = site_builds_page()
+    at = site_builds_page(console_as)
     metrics = {m.label: m.value for m in at.metric}
     assert (metrics["Total"], metrics["Succeeded"], metrics["Failed"]) == ("3", "2", "1")
     assert "Partial success: 2 of 3 sections succeeded" in texts(at.warning)
@@ -69,18 +65,18 @@ def test_partial_success_is_reported_and_retry_requeues_only_the_failed_section(
     assert statuses == ["succeeded", "queued", "succeeded"]
 
 
-def test_cancel_batch_cancels_the_unfinished_sections_only(console_env, db):
+def test_cancel_batch_cancels_the_unfinished_sections_only(console_as, db):
     submitted = build(db)
     set_job_status(db, submitted.request_ids[0], "doing")
     set_job_status(db, submitted.request_ids[0], "succeeded")
-    at = site_builds_page()
+    at = site_builds_page(console_as)
     at.button(key=f"cancel_{submitted.batch_id}").click().run()
     assert not at.exception, at.exception
     statuses = [s.status for s in sites.list_batch_sections(db, submitted.batch_id)]
     assert statuses == ["succeeded", "cancelled", "cancelled"]
 
 
-def test_section_content_is_shown_as_text_never_markup(console_env, db):
+def test_section_content_is_shown_as_text_never_markup(console_as, db):
     submitted = build(db)
     hero = entity_id("Acme Bakery", "/", "hero", "preview")
     content = {"headline": "<img src=x onerror=alert(1)>", "body": "**bold** [link](http://evil)", "items": []}
@@ -95,16 +91,16 @@ def test_section_content_is_shown_as_text_never_markup(console_env, db):
         (hero, json.dumps(content), submitted.request_ids[0]),
     ).fetchone()[0]
     db.execute("UPDATE inkwell.content_entities SET current_version_id = %s WHERE id = %s", (version_id, hero))
-    at = site_builds_page()
+    at = site_builds_page(console_as)
     shown = texts(at.markdown)
     assert "\\<img src=x onerror=alert\\(1\\)\\>" in shown
     assert "\\*\\*bold\\*\\* \\[link\\]\\(http\\:" in shown
     assert "<img" not in shown.replace("\\<img", "")
 
 
-def test_regenerating_one_section_queues_a_new_build_of_that_section(console_env, db):
+def test_regenerating_one_section_queues_a_new_build_of_that_section(console_as, db):
     submitted = build(db)
-    at = site_builds_page()
+    at = site_builds_page(console_as)
     at.selectbox(key="regenerate_target").select("/ · faq")
     at.radio(key="regenerate_mode").set_value("new")
     at.button(key=f"FormSubmitter:regenerate_{submitted.batch_id}-Regenerate").click().run()
@@ -114,17 +110,15 @@ def test_regenerating_one_section_queues_a_new_build_of_that_section(console_env
     assert [b.total for b in batches] == [1, 3]
 
 
-def submit_page_for(kind: str) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=30)
-    at.switch_page("pages/1_Submit.py").run()
-    at.text_input(key="requester").input("Ana").run()
+def submit_page_for(console_as, kind: str) -> AppTest:
+    at = console_as("editor", "pages/1_Submit.py").run()
     at.selectbox(key="submit_kind").select(kind).run()
     assert not at.exception, at.exception
     return at
 
 
-def test_the_submit_page_builds_a_site_from_its_small_form(console_env, db):
-    at = submit_page_for("site_section")
+def test_the_submit_page_builds_a_site_from_its_small_form(console_as, db):
+    at = submit_page_for(console_as, "site_section")
     assert [tab.label for tab in at.tabs] == ["Upload a definition", "Build with a form"]
     at.text_input(key="site_form_name").input("Acme Bakery")
     at.text_input(key="form_business_type").input("bakery")
@@ -135,28 +129,27 @@ def test_the_submit_page_builds_a_site_from_its_small_form(console_env, db):
     assert (batch.site_name, batch.total, batch.mode, batch.requested_by) == ("Acme Bakery", 1, "new", "Ana")
 
 
-def test_the_submit_page_refuses_a_form_build_without_business_type(console_env, db):
-    at = submit_page_for("site_section")
+def test_the_submit_page_refuses_a_form_build_without_business_type(console_as, db):
+    at = submit_page_for(console_as, "site_section")
     at.text_input(key="site_form_name").input("Acme Bakery")
     at.button(key="site_form_submit").click().run()
     assert "business\\.business\\_type\\: must be at least 2 characters" in texts(at.error)
     assert sites.list_batches(db) == []
 
 
-def test_kinds_queued_by_other_jobs_are_not_offered_on_the_submit_page(console_env, db):
-    at = AppTest.from_file(APP, default_timeout=30)
-    at.switch_page("pages/1_Submit.py").run()
+def test_kinds_queued_by_other_jobs_are_not_offered_on_the_submit_page(console_as, db):
+    at = console_as("editor", "pages/1_Submit.py").run()
     offered = at.selectbox(key="submit_kind").options
     assert "Site build" in offered and "Titles" in offered
     assert "Site promotion" not in offered and "Post image" not in offered
 
 
-def test_promote_button_queues_a_promotion_shown_with_its_entities(console_env, db):
+def test_promote_button_queues_a_promotion_shown_with_its_entities(console_as, db):
     submitted = build(db)
     for request_id in submitted.request_ids:
         set_job_status(db, request_id, "doing")
         set_job_status(db, request_id, "succeeded")
-    at = site_builds_page()
+    at = site_builds_page(console_as)
     at.button(key=f"promote_{submitted.batch_id}").click().run()
     assert not at.exception, at.exception
     [promotion] = sites.list_promotions(db, submitted.batch_id)

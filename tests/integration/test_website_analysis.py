@@ -14,11 +14,9 @@ import time
 import uuid
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import psycopg
 import pytest
-from streamlit.testing.v1 import AppTest
 
 from db.requests import get_request
 from queue_tasks.errors import JobError
@@ -26,6 +24,7 @@ from queue_tasks.submit import submit_requests
 from queue_tasks.url_safety import AddressPolicy, fetch_html
 from queue_tasks.website_analysis import WebsiteAnalysisInput
 from tests.conftest import wait_for
+from tests.support.console import make_user, signed_in_app
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -261,8 +260,8 @@ def test_write_a_blog_post_from_an_analysis_queues_it_with_the_business_info(db,
     assert analysis.status == "succeeded", worker.log
     worker.stop()
 
-    at = AppTest.from_file(str(Path(__file__).resolve().parents[2] / "app.py"), default_timeout=30)
-    at.switch_page("pages/3_History.py")
+    operator = make_user(db, "operator", display_name="Bo")
+    at = signed_in_app(operator, "pages/3_History.py")
     at.query_params["request"] = str(request_id)
     at.run()
     assert not at.exception
@@ -270,9 +269,9 @@ def test_write_a_blog_post_from_an_analysis_queues_it_with_the_business_info(db,
     at.button(key=f"analysis_write_{request_id}").click().run()
     assert not at.exception
 
-    rows = db.execute("SELECT input, requested_by FROM inkwell.requests WHERE kind = 'blog_post'").fetchall()
+    rows = db.execute("SELECT input, requested_by, user_id FROM inkwell.requests WHERE kind = 'blog_post'").fetchall()
     assert len(rows) == 1
-    data, requester = rows[0]
+    data, requester, user_id = rows[0]
     assert data["topic"] == topic
     assert data["business"] == {
         "business_type": analysis.result["business_type"],
@@ -280,13 +279,11 @@ def test_write_a_blog_post_from_an_analysis_queues_it_with_the_business_info(db,
         "brand_voice": analysis.result["tone_of_voice"],
     }
     assert data["organization"] == "Green Corner"
-    assert requester == "ana"
+    assert (requester, user_id) == ("Bo", operator.id), "queued as the signed-in user"
 
 
-def test_submit_page_queues_an_analysis_and_refuses_a_non_web_url(console_env, db):
-    at = AppTest.from_file(str(Path(__file__).resolve().parents[2] / "app.py"), default_timeout=30)
-    at.switch_page("pages/1_Submit.py").run()
-    at.text_input(key="requester").input("Ana").run()
+def test_submit_page_queues_an_analysis_and_refuses_a_non_web_url(console_as, db):
+    at = console_as("editor", "pages/1_Submit.py").run()
     at.selectbox(key="submit_kind").select("website_analysis").run()
     at.text_input(key="analysis_url").input("file:///etc/passwd")
     at.button(key="analysis_submit").click().run()

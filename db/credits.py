@@ -1,0 +1,88 @@
+"""Credits: balances, the ledger, top-ups, and the database's refusals of a submission.
+
+The database does the accounting (migration 0045): each kind's price is reserved from the
+organization's balance in the submit transaction, returned once if the request fails or is
+cancelled, and reserved again if it is retried; per-user limits are checked there too. A refusal
+is an error with one of the SQLSTATEs below and a message written for the person who submitted.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import uuid
+from collections.abc import Iterator
+
+import psycopg
+from psycopg.rows import class_row
+from pydantic import BaseModel
+
+from db.queries import QUERIES
+
+NOT_ENOUGH_CREDITS = "IK001"
+TOO_MANY_IN_FLIGHT = "IK002"
+TOO_MANY_SUBMISSIONS = "IK003"
+KIND_HAS_NO_PRICE = "IK004"
+SUBMISSION_REFUSALS = frozenset({NOT_ENOUGH_CREDITS, TOO_MANY_IN_FLIGHT, TOO_MANY_SUBMISSIONS, KIND_HAS_NO_PRICE})
+
+
+class LedgerEntry(BaseModel):
+    id: int
+    organization_id: int
+    request_id: uuid.UUID | None
+    delta: int
+    reason: str  # top_up, reserve, refund, adjustment
+    actor_user_id: int | None
+    actor_name: str | None
+    note: str | None
+    created_at: dt.datetime
+
+
+def refusal_message(error: BaseException) -> str | None:
+    """The database's message when it refused a submission or a retry (credits, limits), else None.
+
+    Looks through the causes too: Procrastinate wraps the errors of its own queries.
+    """
+    while error is not None:
+        if isinstance(error, psycopg.Error) and error.sqlstate in SUBMISSION_REFUSALS:
+            return error.diag.message_primary
+        error = error.__cause__
+    return None
+
+
+@contextlib.contextmanager
+def refusals_as(error_type: type[Exception]) -> Iterator[None]:
+    """Turn the database's refusal of a submission (credits, limits) into `error_type(message)`."""
+    try:
+        yield
+    except psycopg.Error as error:
+        if (message := refusal_message(error)) is None:
+            raise
+        raise error_type(message) from None
+
+
+def top_up(conn: psycopg.Connection, organization_id: int, credits: int, *, note: str | None = None) -> int:
+    """Add credits to an organization; returns the new balance.
+
+    The database allows it to admins only (psycopg.errors.InsufficientPrivilege otherwise) and
+    writes the ledger and audit entries in the same transaction.
+    """
+    return conn.execute(
+        QUERIES["top_up_credits"], {"organization_id": organization_id, "credits": credits, "note": note}
+    ).fetchone()[0]
+
+
+def balance(conn: psycopg.Connection, organization_id: int) -> int | None:
+    """The credits the organization can still spend (None: no such organization, or not visible)."""
+    row = conn.execute(QUERIES["credit_balance"], {"organization_id": organization_id}).fetchone()
+    return row[0] if row else None
+
+
+def ledger(conn: psycopg.Connection, organization_id: int, limit: int = 50) -> list[LedgerEntry]:
+    with conn.cursor(row_factory=class_row(LedgerEntry)) as cur:
+        return cur.execute(QUERIES["credit_ledger"], {"organization_id": organization_id, "limit": limit}).fetchall()
+
+
+def kind_costs(conn: psycopg.Connection) -> dict[str, int]:
+    """Credits one request of each kind costs."""
+    return dict(conn.execute(QUERIES["kind_costs"]).fetchall())

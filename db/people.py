@@ -1,0 +1,393 @@
+"""People: organizations, accounts with one role each, sign-in, acting as a user, and the audit log.
+
+Who may read and change what is decided by PostgreSQL (migrations 0040–0042), not by this module:
+
+- `acting_as(conn, user)` opens a transaction in which the connection has the role `inkwell_console`
+  and the acting user `inkwell.user_id`; row-level security then limits every query inside it to
+  what that user may read and change. This is the form the console uses, once per `database()`
+  block (console_ui.py): it ends with its transaction, so a pooled connection never keeps a user.
+- `acting_as_session(conn, user)` does the same for a connection's session, until the block ends,
+  for code that commits several transactions on one connection as one user.
+- Accounts and organizations change only through the database functions of migration 0042, which
+  refuse unless the acting user is an active admin and write the audit entry themselves.
+- Sign-in (`authenticate`, `get_user`, `find_oidc_user`) and `ensure_first_admin` run on the owner
+  connection, before anyone is acting: inkwell_console cannot read password hashes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import logging
+import re
+import secrets
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from psycopg import errors
+from psycopg.pq import TransactionStatus
+from psycopg.rows import class_row, dict_row
+from psycopg.types.json import Jsonb
+
+from db.queries import QUERIES
+
+logger = logging.getLogger("inkwell.people")
+
+ROLES = ("editor", "operator", "analyst", "admin")
+MAX_NAME_CHARS = 100
+MIN_PASSWORD_CHARS = 10
+# argon2 hashes any length, but a megabyte "password" would only cost the server time.
+MAX_PASSWORD_CHARS = 256
+DEFAULT_ORGANIZATION = "Default"
+_USERNAME_CHARS = re.compile(r"^[a-z0-9._@-]+$")
+# Refused whatever their length: the first guesses of any attacker.
+_COMMON_PASSWORDS = frozenset(
+    {
+        "password12", "password123", "password1234", "1234567890", "12345678910", "0123456789",
+        "qwertyuiop", "qwerty1234", "qwerty12345", "1q2w3e4r5t", "abcdefghij", "iloveyou12",
+        "letmein123", "welcome123", "admin12345", "administrator", "changeme123", "passw0rd123",
+    }
+)
+
+_hasher = PasswordHasher()
+
+
+class ActionRefused(ValueError):
+    """The action was refused: it does not apply to its target as it is now, or the acting user
+    may not do it. Nothing was changed."""
+
+
+@dataclass(frozen=True)
+class User:
+    id: int
+    username: str
+    display_name: str
+    role: str
+    organization_id: int
+    organization_name: str
+    active: bool
+
+
+# --- acting as a user -------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def acting_as(conn: psycopg.Connection, user: User | int) -> Iterator[psycopg.Connection]:
+    """A transaction on `conn` in which every query runs as `user`, under row-level security.
+
+    Commits when the block ends, rolls back on an exception; either way the role and the acting
+    user end with the transaction. Functions called inside that open their own transaction get a
+    savepoint, so a refused action (ActionRefused) does not undo the others.
+    """
+    if conn.info.transaction_status != TransactionStatus.IDLE:
+        # Inside an open transaction these settings would outlive this block (until that
+        # transaction ends), acting as the user for code that does not expect it.
+        raise RuntimeError("acting_as needs a connection with no transaction open")
+    with conn.transaction():
+        conn.execute(QUERIES["act_as_user"], {"user_id": str(_user_id(user))})
+        yield conn
+
+
+@contextlib.contextmanager
+def acting_as_session(conn: psycopg.Connection, user: User | int) -> Iterator[psycopg.Connection]:
+    """`conn` (autocommit) acts as `user` until the block ends, across as many transactions as it runs.
+
+    On the way out a transaction left open is rolled back and the role and acting user are reset,
+    so a pooled connection goes back to the pool as the owner. (If that reset fails, the connection
+    is broken, and psycopg_pool discards a broken connection instead of handing it out again.)
+    """
+    if not conn.autocommit or conn.info.transaction_status != TransactionStatus.IDLE:
+        raise RuntimeError("acting_as_session needs an autocommit connection with no transaction open")
+    conn.execute(QUERIES["act_as_user_for_session"], {"user_id": str(_user_id(user))})
+    try:
+        yield conn
+    finally:
+        if conn.info.transaction_status != TransactionStatus.IDLE:
+            conn.rollback()
+        conn.execute(QUERIES["stop_acting"])
+
+
+def _user_id(user: User | int) -> int:
+    return user.id if isinstance(user, User) else int(user)
+
+
+def acting_state(conn: psycopg.Connection) -> tuple[str | None, bool]:
+    """The acting user's role (None: nobody, or an inactive account) and whether row-level
+    security applies now (False on the owner connection: workers, tests, the system)."""
+    role, restricted = conn.execute(QUERIES["acting_state"]).fetchone()
+    return role, restricted
+
+
+# --- sign-in ----------------------------------------------------------------------------------
+
+
+def authenticate(conn: psycopg.Connection, username: str, password: str) -> User | None:
+    """The active account with this username and password, else None (whatever was wrong).
+
+    Takes about as long for an unknown username as for a wrong password (a hash is checked either
+    way), so the time taken does not tell which usernames exist. Run it on the owner connection,
+    not inside acting_as: inkwell_console cannot read password hashes.
+    """
+    name = (username or "").strip().lower()
+    row = conn.execute(QUERIES["sign_in_account"], {"username": name}).fetchone() if name else None
+    user_id, active, stored_hash = row if row else (None, False, None)
+    if not _password_matches(stored_hash, password or ""):
+        return None
+    if not active:
+        logger.info("sign-in refused for inactive account %s", name)
+        return None
+    if _hasher.check_needs_rehash(stored_hash):
+        conn.execute(QUERIES["rehash_password"], {"user_id": user_id, "old_hash": stored_hash, "new_hash": _hasher.hash(password)})
+    return get_user(conn, user_id)
+
+
+def _password_matches(stored_hash: str | None, password: str) -> bool:
+    try:
+        return _hasher.verify(stored_hash or _dummy_hash(), password) and stored_hash is not None
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    return _hasher.hash(secrets.token_urlsafe(16))
+
+
+def get_user(conn: psycopg.Connection, user_id: int) -> User | None:
+    with conn.cursor(row_factory=class_row(User)) as cur:
+        return cur.execute(QUERIES["get_user"], {"user_id": user_id}).fetchone()
+
+
+def find_oidc_user(conn: psycopg.Connection, issuer: str, subject: str) -> User | None:
+    """The account linked to this identity provider's issuer and subject (active or not: check `active`)."""
+    with conn.cursor(row_factory=class_row(User)) as cur:
+        return cur.execute(QUERIES["find_oidc_user"], {"issuer": issuer, "subject": subject}).fetchone()
+
+
+def list_users(conn: psycopg.Connection) -> list[User]:
+    """Every account for an admin (or the owner connection); anyone else sees only their own."""
+    with conn.cursor(row_factory=class_row(User)) as cur:
+        return cur.execute(QUERIES["list_users"]).fetchall()
+
+
+# --- organizations and accounts ----------------------------------------------------------------
+
+
+def create_organization(conn: psycopg.Connection, name: str) -> int:
+    clean = _checked_name(name, "organization name")
+    try:
+        with conn.transaction():
+            return conn.execute(QUERIES["create_organization"], {"name": clean}).fetchone()[0]
+    except errors.UniqueViolation:
+        raise ValueError(f"An organization named {clean!r} exists already.") from None
+    except errors.InsufficientPrivilege as refusal:
+        raise ActionRefused(_message(refusal)) from None
+
+
+def list_organizations(conn: psycopg.Connection) -> list[dict[str, Any]]:
+    """id, name, credit_balance, created_at and users (accounts) of each organization, by name."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute(QUERIES["list_organizations"]).fetchall()
+
+
+def create_user(
+    conn: psycopg.Connection,
+    *,
+    username: str,
+    display_name: str,
+    role: str,
+    organization_id: int,
+    password: str | None,
+    oidc_issuer: str | None = None,
+    oidc_subject: str | None = None,
+) -> User:
+    """A new account; `password` None for one that signs in only through the identity provider.
+
+    Raises ValueError naming what is wrong with the input, ActionRefused unless an admin is acting
+    (or this is the first account, an admin).
+    """
+    clean_username = check_username(username)
+    clean_display_name = _checked_name(display_name, "display name")
+    check_role(role)
+    if password is None and not (oidc_issuer and oidc_subject):
+        raise ValueError("Give the account a password (or link it to an identity provider), else no one can sign in with it.")
+    password_hash = _hasher.hash(check_password(password, username=clean_username)) if password is not None else None
+    params = {
+        "username": clean_username,
+        "display_name": clean_display_name,
+        "role": role,
+        "organization_id": organization_id,
+        "password_hash": password_hash,
+        "oidc_issuer": oidc_issuer,
+        "oidc_subject": oidc_subject,
+    }
+    try:
+        with conn.transaction():
+            user_id = conn.execute(QUERIES["create_user"], params).fetchone()[0]
+            user = get_user(conn, user_id)
+    except errors.UniqueViolation as clash:
+        if "oidc" in (clash.diag.constraint_name or ""):
+            raise ValueError("Another account is already linked to this identity.") from None
+        raise ValueError(f"The username {clean_username!r} is taken.") from None
+    except errors.ForeignKeyViolation:
+        raise ValueError(f"No organization {organization_id}.") from None
+    except errors.InsufficientPrivilege as refusal:
+        raise ActionRefused(_message(refusal)) from None
+    logger.info("account %s (%s) created", clean_username, role)
+    return user
+
+
+def set_user_role(conn: psycopg.Connection, user_id: int, role: str) -> None:
+    check_role(role)
+    _change_user(conn, "set_user_role", {"user_id": user_id, "role": role})
+
+
+def set_user_active(conn: psycopg.Connection, user_id: int, active: bool) -> None:
+    _change_user(conn, "set_user_active", {"user_id": user_id, "active": bool(active)})
+
+
+def set_password(conn: psycopg.Connection, user_id: int, password: str) -> None:
+    check_password(password)
+    _change_user(conn, "set_user_password", {"user_id": user_id, "password_hash": _hasher.hash(password)})
+
+
+def _change_user(conn: psycopg.Connection, query: str, params: dict[str, Any]) -> None:
+    """Run one of 0042's admin functions in a savepoint: a refusal leaves the caller's transaction usable."""
+    try:
+        with conn.transaction():
+            found = conn.execute(QUERIES[query], params).fetchone()[0]
+    except errors.InsufficientPrivilege as refusal:
+        raise ActionRefused(_message(refusal)) from None
+    if not found:
+        raise ValueError(f"No account {params['user_id']}.")
+    logger.info("account %s: %s", params["user_id"], query.removeprefix("set_user_"))
+
+
+def ensure_first_admin(conn: psycopg.Connection, *, username: str = "admin", password: str | None = None) -> tuple[User, str | None]:
+    """The first admin: created with organization "Default" when no account exists yet.
+
+    Returns the admin and the generated password, to be shown once (None when `password` was
+    given, or when accounts exist already: then the oldest admin is returned). Run on the owner
+    connection; safe when several run commands start at once.
+    """
+    with conn.transaction():
+        conn.execute(QUERIES["lock_first_admin"])
+        if conn.execute(QUERIES["any_user_exists"]).fetchone()[0]:
+            with conn.cursor(row_factory=class_row(User)) as cur:
+                admin = cur.execute(QUERIES["first_admin"]).fetchone()
+            if admin is None:
+                raise RuntimeError("Accounts exist but none is an admin: make one an admin with psql "
+                                   "(UPDATE inkwell.users SET role = 'admin' WHERE username = '…').")
+            return admin, None
+        generated = password is None
+        if generated:
+            password = secrets.token_urlsafe(15)
+        row = conn.execute(QUERIES["organization_id_by_name"], {"name": DEFAULT_ORGANIZATION}).fetchone()
+        organization_id = row[0] if row else create_organization(conn, DEFAULT_ORGANIZATION)
+        admin = create_user(
+            conn,
+            username=username,
+            display_name="Administrator",
+            role="admin",
+            organization_id=organization_id,
+            password=password,
+        )
+    logger.info("first admin %s created", admin.username)
+    return admin, password if generated else None
+
+
+# --- input checks -----------------------------------------------------------------------------
+
+
+def check_username(username: str) -> str:
+    """The username as stored (lower case), or ValueError saying what is wrong."""
+    name = (username or "").strip().lower()
+    if not name:
+        raise ValueError("The username is empty.")
+    if len(name) > MAX_NAME_CHARS:
+        raise ValueError(f"The username is longer than {MAX_NAME_CHARS} characters.")
+    if not _USERNAME_CHARS.match(name):
+        raise ValueError("A username may contain only letters, digits and . _ - @ (no spaces).")
+    return name
+
+
+def check_role(role: str) -> str:
+    if role not in ROLES:
+        raise ValueError(f"Unknown role {role!r}; the roles are {', '.join(ROLES)}.")
+    return role
+
+
+def check_password(password: str | None, *, username: str = "") -> str:
+    """The password, or ValueError saying why it is too weak."""
+    if not password:
+        raise ValueError("The password is empty.")
+    if len(password) < MIN_PASSWORD_CHARS:
+        raise ValueError(f"The password is too short: at least {MIN_PASSWORD_CHARS} characters.")
+    if len(password) > MAX_PASSWORD_CHARS:
+        raise ValueError(f"The password is longer than {MAX_PASSWORD_CHARS} characters.")
+    lowered = password.lower()
+    if len(set(password)) < 4 or lowered in _COMMON_PASSWORDS:
+        raise ValueError("The password is too easy to guess: use a longer phrase or a password manager's.")
+    if len(username) >= 3 and username.lower() in lowered:
+        raise ValueError("The password must not contain the username.")
+    return password
+
+
+def _checked_name(value: str, what: str) -> str:
+    name = (value or "").strip()
+    if not name:
+        raise ValueError(f"The {what} is empty.")
+    if len(name) > MAX_NAME_CHARS:
+        raise ValueError(f"The {what} is longer than {MAX_NAME_CHARS} characters.")
+    return name
+
+
+def _message(error: psycopg.Error) -> str:
+    return error.diag.message_primary or str(error)
+
+
+# --- audit log --------------------------------------------------------------------------------
+
+
+def audit(conn: psycopg.Connection, action: str, target_type: str | None, target_id: object, details: dict | None = None) -> None:
+    """One audit entry by the acting user ('system' on the owner connection), in the caller's transaction."""
+    conn.execute(
+        QUERIES["audit"],
+        {
+            "action": action,
+            "target_type": target_type,
+            "target_id": None if target_id is None else str(target_id),
+            "details": Jsonb(details or {}),
+        },
+    )
+
+
+def audit_entries(
+    conn: psycopg.Connection,
+    *,
+    limit: int = 200,
+    action: str | None = None,
+    actor_user_id: int | None = None,
+    target_type: str | None = None,
+    target_id: object | None = None,
+    before: Any = None,
+) -> list[dict[str, Any]]:
+    """The newest audit entries first: all of them for admins and operators, one's own for anyone else.
+
+    Each: id, at, actor_user_id, actor_name, action, organization_id, organization_name,
+    target_type, target_id, details. `before` (an aware datetime) pages further back.
+    """
+    params = {
+        "limit": limit,
+        "action": action,
+        "actor_user_id": actor_user_id,
+        "target_type": target_type,
+        "target_id": None if target_id is None else str(target_id),
+        "before": before,
+    }
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute(QUERIES["audit_entries"], params).fetchall()
