@@ -179,6 +179,27 @@ def process_cpu_seconds(pids: Sequence[int]) -> float:
     return total
 
 
+def cpu_by_process(pids: Sequence[int]) -> dict[int, float]:
+    """User + system CPU seconds of each of these processes that still runs."""
+    import psutil
+
+    seconds = {}
+    for pid in pids:
+        try:
+            times = psutil.Process(pid).cpu_times()
+            seconds[pid] = times.user + times.system
+        except psutil.NoSuchProcess:
+            pass
+    return seconds
+
+
+def cpu_since(before: dict[int, float], pids: Sequence[int]) -> float:
+    """CPU seconds these processes used since `before` (a `cpu_by_process` snapshot): a process started
+    since counts in full, one gone since counts as nothing (never negative, unlike a difference of sums)."""
+    now = cpu_by_process(pids)
+    return sum(max(0.0, seconds - before.get(pid, 0.0)) for pid, seconds in now.items())
+
+
 def postgres_pids(conn: psycopg.Connection) -> list[int]:
     """The server's postmaster and every process it has now (backends, WAL writer, checkpointer ...)."""
     import psutil

@@ -1,6 +1,6 @@
 """Model-bound concurrency: 1,000 titles jobs against a model that streams each answer over 1 s.
 
-    python -m bench.model_bound [--jobs 1000] [--concurrency 100] [--seconds 1.0] [--chunks 20]
+    python -m bench.model_bound [--jobs 1000] [--concurrency 100] [--seconds 1.0] [--chunks 20] [--profile]
 
 The model is tests/support/llm_server.py in this process, answering every request with
 `ok(delay_per_chunk=seconds/chunks, chunks=chunks)`: 20 streamed pieces over one second. One Inkwell
@@ -10,15 +10,22 @@ counterpart of a 1 s model call). Figures: wall time (commit → all done) vs id
 RSS (psutil, sampled every 0.1 s), and progress writes per job per second, counted two ways: the
 worker's own count per job (the runner logs it) and UPDATEs on inkwell.requests from
 pg_stat_user_tables.n_tup_upd (minus the three per job that are not progress: running, result,
-succeeded), each divided by jobs and by the median job run time.
+succeeded), each divided by jobs and by the median job run time. CPU per job (psutil user + system)
+of the worker, of PostgreSQL and of this process (the model server's threads) shows which of them
+bounds the wall time on a small machine. `--profile` samples the Inkwell worker with py-spy.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import re
+import shutil
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 
 import psutil
 import psycopg
@@ -28,11 +35,14 @@ from bench.common import (
     BARE_QUEUE,
     INKWELL_APP,
     INKWELL_QUEUE,
+    cpu_by_process,
+    cpu_since,
     figure,
     inkwell_env,
     last_job_id,
     machine_line,
     p50,
+    postgres_pids,
     registered_workers,
     start_worker,
     throwaway_database,
@@ -78,7 +88,10 @@ def updates_on_requests(conn: psycopg.Connection) -> int:
     return conn.execute("SELECT n_tup_upd FROM pg_stat_user_tables WHERE relid = 'inkwell.requests'::regclass").fetchone()[0]
 
 
-def run(conn, url, which: str, *, jobs: int, concurrency: int, seconds: float, server: LLMTestServer):
+def run(conn, url, which: str, *, jobs: int, concurrency: int, seconds: float, server: LLMTestServer,
+        profile: Path | None = None):
+    """Drain the jobs; returns (wall seconds, worker peak RSS, the worker, CPU ms per job of worker /
+    PostgreSQL / this process)."""
     extra = {}
     if which == "inkwell":
         extra = {
@@ -91,10 +104,14 @@ def run(conn, url, which: str, *, jobs: int, concurrency: int, seconds: float, s
     app, queue = (INKWELL_APP, INKWELL_QUEUE) if which == "inkwell" else (BARE_APP, BARE_QUEUE)
     before = registered_workers(conn)
     worker = start_worker(app, env, concurrency=concurrency, queues=queue, name=f"model-bound-{which}", log_level="info")
+    spy = None
     try:
         wait_for_workers(conn, before + 1)
         time.sleep(1.0)
+        spy = _start_profiler(worker.process.pid, profile) if profile is not None else None
         first_id = last_job_id(conn)
+        pids = {"worker": [worker.process.pid], "postgres": postgres_pids(conn), "this process": [os.getpid()]}
+        cpu_before = {name: cpu_by_process(group) for name, group in pids.items()}
         with PeakRss(worker.process.pid) as rss:
             if which == "inkwell":
                 from queue_tasks.models import TitlesInput
@@ -107,16 +124,31 @@ def run(conn, url, which: str, *, jobs: int, concurrency: int, seconds: float, s
                 with conn.transaction():
                     sleep.configure(connection=conn).batch_defer(*({"seconds": seconds} for _ in range(jobs)))
             committed = time.perf_counter()
+            pids["postgres"] = postgres_pids(conn)  # with the backends the worker opened since
             wait_until_finished(conn, queue, jobs, timeout=600)
             wall = time.perf_counter() - committed
+        cpu_ms = {name: cpu_since(cpu_before[name], group) * 1000 / jobs for name, group in pids.items()}
     finally:
+        if spy is not None:
+            spy.send_signal(2)
+            spy.wait(timeout=30)
         worker.stop()  # its connections close, so its table statistics are flushed
     not_ok = conn.execute(
         "SELECT count(*) FROM procrastinate_jobs WHERE queue_name = %s AND id > %s AND status <> 'succeeded'", (queue, first_id)
     ).fetchone()[0]
     if not_ok:
         print(f"  !! {not_ok} {which} jobs did not succeed; see {worker.log_path}")
-    return wall, rss.peak, worker
+    return wall, rss.peak, worker, cpu_ms
+
+
+def _start_profiler(pid: int, output: Path) -> subprocess.Popen:
+    spy = shutil.which("py-spy", path=str(Path(sys.executable).parent)) or "py-spy"
+    process = subprocess.Popen(
+        [spy, "record", "--format", "raw", "-o", str(output), "--rate", "200", "--pid", str(pid), "--nonblocking"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    time.sleep(1.0)
+    return process
 
 
 def main() -> None:
@@ -125,6 +157,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=100)
     parser.add_argument("--seconds", type=float, default=1.0, help="how long the model takes per answer")
     parser.add_argument("--chunks", type=int, default=20, help="streamed pieces per answer")
+    parser.add_argument("--profile", action="store_true", help="py-spy the Inkwell worker (py-spy in the venv)")
     args = parser.parse_args()
     ideal = args.jobs / args.concurrency * args.seconds
     behaviour = ok(delay_per_chunk=args.seconds / args.chunks, chunks=args.chunks)
@@ -134,9 +167,15 @@ def main() -> None:
         print(machine_line(conn))
         print(f"{args.jobs:,} jobs, one worker at concurrency {args.concurrency}, model answers in {args.seconds:g} s "
               f"({args.chunks} chunks); ideal {ideal:.1f} s")
-        bare_wall, bare_rss, _ = run(conn, url, "bare", jobs=args.jobs, concurrency=args.concurrency, seconds=args.seconds, server=server)
+        bare_wall, bare_rss, _, bare_cpu = run(
+            conn, url, "bare", jobs=args.jobs, concurrency=args.concurrency, seconds=args.seconds, server=server
+        )
         updates_before = updates_on_requests(conn)
-        ink_wall, ink_rss, worker = run(conn, url, "inkwell", jobs=args.jobs, concurrency=args.concurrency, seconds=args.seconds, server=server)
+        profile = Path("/tmp") / f"inkwell-bench-model-bound-profile-{time.time_ns()}.txt" if args.profile else None
+        ink_wall, ink_rss, worker, ink_cpu = run(
+            conn, url, "inkwell", jobs=args.jobs, concurrency=args.concurrency, seconds=args.seconds, server=server,
+            profile=profile,
+        )
         time.sleep(0.5)
         updates = updates_on_requests(conn) - updates_before
 
@@ -163,7 +202,16 @@ def main() -> None:
                extra=f"n_tup_upd {updates:,} in all; {progress_updates / args.jobs:.2f} of them progress per job")
         figure("model_bound_progress_updates_per_job_second", progress_updates / args.jobs / per_job_run, "writes/job/s",
                target="≤ 4", extra="from pg_stat_user_tables")
+        for name in ("worker", "postgres", "this process"):
+            key = name.replace(" ", "_")
+            figure(f"model_bound_cpu_per_job_bare_{key}", bare_cpu[name], "ms")
+            figure(f"model_bound_cpu_per_job_inkwell_{key}", ink_cpu[name], "ms",
+                   extra="this process = the model server's threads" if name == "this process" else "")
         print(f"model server: {server.request_count} chat requests")
+        if profile is not None:
+            from bench.throughput import summarize_profile
+
+            summarize_profile(profile)
 
 
 if __name__ == "__main__":

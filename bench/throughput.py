@@ -29,8 +29,9 @@ from bench.common import (
     INKWELL_APP,
     commit_rate,
     drain_seconds,
+    cpu_by_process,
+    cpu_since,
     postgres_pids,
-    process_cpu_seconds,
     INKWELL_QUEUE,
     figure,
     inkwell_env,
@@ -87,15 +88,15 @@ def one_round(conn, url, which: str, *, workers: int, concurrency: int, jobs: in
         first_id = last_job_id(conn)
         server_pids = postgres_pids(conn)
         worker_pids = [w.process.pid for w in started]
-        cpu_before = process_cpu_seconds(worker_pids), process_cpu_seconds(server_pids)
+        cpu_before = cpu_by_process(worker_pids), cpu_by_process(server_pids)
         defer_jobs(conn, which, jobs)
         committed = time.perf_counter()
         server_pids = postgres_pids(conn)  # with the backends the drain opened
         wait_until_finished(conn, queue, jobs + _finished_before(conn, queue, first_id))
         wall = time.perf_counter() - committed
         cpu_ms = (
-            (process_cpu_seconds(worker_pids) - cpu_before[0]) * 1000 / jobs,
-            (process_cpu_seconds(server_pids) - cpu_before[1]) * 1000 / jobs,
+            cpu_since(cpu_before[0], worker_pids) * 1000 / jobs,
+            cpu_since(cpu_before[1], server_pids) * 1000 / jobs,
         )
         drained = drain_seconds(conn, queue, first_id)
     finally:

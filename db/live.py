@@ -6,16 +6,17 @@ walk the partial index `requests_unfinished_idx` (unfinished rows only) instead 
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from collections.abc import Collection
-from typing import Literal
+from typing import Any, Literal
 
 import psycopg
 from psycopg.rows import class_row
 from pydantic import BaseModel, ConfigDict
 
 from db.queries import QUERIES
-from db.requests import ACTIVE_STATUSES, GenerationRequest
+from db.requests import ACTIVE_STATUSES
 
 # A page of cards refreshed every second: more than this is not readable anyway.
 LIVE_LIMIT = 200
@@ -37,8 +38,28 @@ class LiveFilters(BaseModel):
         return bool(self.statuses or self.kinds or self.requested_by)
 
 
+class LiveRequest(BaseModel):
+    """What a Live card shows of a request: the page refreshes up to 200 of them every second, so
+    not the whole row (no result, no error, no model name)."""
+
+    id: uuid.UUID
+    kind: str
+    input: dict[str, Any]
+    status: str
+    progress: int
+    current_step: str
+    eta_seconds: int | None
+    partial_text: str | None
+    attempts: int
+    requested_by: str
+    user_id: int | None  # who may cancel it (console_ui.may_act_on)
+    scheduled_at: dt.datetime | None
+    created_at: dt.datetime
+    finished_at: dt.datetime | None
+
+
 class LiveRequests(BaseModel):
-    requests: list[GenerationRequest]
+    requests: list[LiveRequest]
     total: int
 
     @property
@@ -53,7 +74,7 @@ def list_live_requests(conn: psycopg.Connection, filters: LiveFilters, *, limit:
         "kinds": list(filters.kinds) or None,
         "requested_by": filters.requested_by,
     }
-    with conn.cursor(row_factory=class_row(GenerationRequest)) as cur:
+    with conn.cursor(row_factory=class_row(LiveRequest)) as cur:
         requests = cur.execute(QUERIES["list_live_requests"], {**params, "limit": limit}).fetchall()
     if len(requests) < limit:
         return LiveRequests(requests=requests, total=len(requests))
@@ -62,9 +83,9 @@ def list_live_requests(conn: psycopg.Connection, filters: LiveFilters, *, limit:
     return LiveRequests(requests=requests, total=max(total, len(requests)))
 
 
-def list_live_requests_by_id(conn: psycopg.Connection, ids: Collection[uuid.UUID | str]) -> list[GenerationRequest]:
+def list_live_requests_by_id(conn: psycopg.Connection, ids: Collection[uuid.UUID | str]) -> list[LiveRequest]:
     """Given requests in their current state, finished or not (the ones a user just cancelled)."""
     if not ids:
         return []
-    with conn.cursor(row_factory=class_row(GenerationRequest)) as cur:
+    with conn.cursor(row_factory=class_row(LiveRequest)) as cur:
         return cur.execute(QUERIES["list_live_requests_by_id"], {"ids": list(ids)}).fetchall()

@@ -4,14 +4,20 @@ It asks for a structured answer (a pydantic model, as a JSON schema response for
 streams it when the endpoint allows so progress can follow the tokens, validates it, gives the
 model one chance to repair an answer that does not fit the schema, and turns every SDK error
 into a TransientJobError or PermanentJobError with a stable code.
+
+A streamed answer is requested through the SDK (`with_streaming_response`: its request building,
+auth, errors and timeouts) but its `data:` lines are read here with `json.loads`: the SDK would
+build a pydantic `ChatCompletionChunk` per chunk, ~40 times the cost of reading the JSON, and a
+real answer is hundreds of chunks.
 """
 
 from __future__ import annotations
 
+import functools
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Generic, NamedTuple, TypeVar
 
 import httpx2
 import openai
@@ -25,6 +31,9 @@ from queue_tasks.offline_model import OFFLINE_BASE_URL, OFFLINE_MODEL_NAME, Offl
 ResultT = TypeVar("ResultT", bound=pydantic.BaseModel)
 # Called with the text received so far while the answer streams in.
 OnText = Callable[[str], Awaitable[None]]
+# Asked at each streamed piece whether on_text would use the text now (a progress write is due);
+# the text so far is joined only then. Without it, on_text is called at every piece.
+TextDue = Callable[[], bool]
 
 # Model output longer than this is cut off: it is never needed and must not fill the database.
 MAX_OUTPUT_CHARS = 200_000
@@ -36,6 +45,19 @@ class ModelAnswer(Generic[ResultT]):
     model: str
     offline_model: bool
     tokens_used: int | None
+
+
+class _Completion(NamedTuple):
+    text: str
+    tokens: int | None
+    finish_reason: str | None
+
+
+@functools.cache
+def response_format_for(result_type: type[pydantic.BaseModel]) -> dict:
+    """The JSON-schema response format for a result type, built once per type (it walks the
+    pydantic schema: ~2 ms, on every model call otherwise)."""
+    return type_to_response_format_param(result_type)
 
 
 class LLMClient:
@@ -60,11 +82,16 @@ class LLMClient:
         await self._client.close()
 
     async def generate(
-        self, *, messages: list[dict], result_type: type[ResultT], on_text: OnText | None = None
+        self,
+        *,
+        messages: list[dict],
+        result_type: type[ResultT],
+        on_text: OnText | None = None,
+        text_due: TextDue | None = None,
     ) -> ModelAnswer[ResultT]:
-        text, tokens = await self._complete(messages, result_type, on_text)
+        text, tokens, finish_reason = await self._complete(messages, result_type, on_text, text_due)
         try:
-            parsed = _parse(text, result_type)
+            parsed = _parse(text, result_type, finish_reason)
         except ValueError as first_error:
             # One repair attempt: show the model its answer and what is wrong with it.
             repair_messages = messages + [
@@ -75,10 +102,10 @@ class LLMClient:
                     "Reply again with only the corrected JSON.",
                 },
             ]
-            text, more_tokens = await self._complete(repair_messages, result_type, None)
+            text, more_tokens, finish_reason = await self._complete(repair_messages, result_type, None, None)
             tokens = (tokens or 0) + (more_tokens or 0) if tokens is not None or more_tokens is not None else None
             try:
-                parsed = _parse(text, result_type)
+                parsed = _parse(text, result_type, finish_reason)
             except ValueError as second_error:
                 raise PermanentJobError(
                     "invalid_model_output",
@@ -87,46 +114,50 @@ class LLMClient:
         return ModelAnswer(parsed=parsed, model=self.model, offline_model=self.offline_model, tokens_used=tokens)
 
     async def _complete(
-        self, messages: list[dict], result_type: type[pydantic.BaseModel], on_text: OnText | None
-    ) -> tuple[str, int | None]:
-        response_format = type_to_response_format_param(result_type)
+        self,
+        messages: list[dict],
+        result_type: type[pydantic.BaseModel],
+        on_text: OnText | None,
+        text_due: TextDue | None,
+    ) -> _Completion:
+        response_format = response_format_for(result_type)
+        # The body goes as `extra_body`, which the SDK sends as it is (and which wins over `messages=[]`):
+        # passed as parameters, it would be walked against the SDK's TypedDicts on every call
+        # (`async_transform`, ~1 ms for a short prompt) to change nothing in plain JSON like ours.
         streaming_started = False
         try:
             if not self.stream:
                 completion = await self._client.chat.completions.create(
-                    model=self.model, messages=messages, response_format=response_format
+                    model=self.model, messages=[], extra_body={"messages": messages, "response_format": response_format}
                 )
-                text = (completion.choices[0].message.content or "") if completion.choices else ""
-                return text[:MAX_OUTPUT_CHARS], completion.usage.total_tokens if completion.usage else None
-            stream = await self._client.chat.completions.create(
+                if not completion.choices:
+                    return _Completion("", completion.usage.total_tokens if completion.usage else None, None)
+                choice = completion.choices[0]
+                text = choice.message.content or ""
+                return _Completion(
+                    text[:MAX_OUTPUT_CHARS], completion.usage.total_tokens if completion.usage else None, choice.finish_reason
+                )
+            async with self._client.chat.completions.with_streaming_response.create(
                 model=self.model,
-                messages=messages,
-                response_format=response_format,
+                messages=[],
                 stream=True,
-                stream_options={"include_usage": True},
-            )
-            streaming_started = True
-            parts: list[str] = []
-            received = 0
-            tokens = None
-            async with stream:
-                async for chunk in stream:
-                    if chunk.usage is not None:
-                        tokens = chunk.usage.total_tokens
-                    for choice in chunk.choices:
-                        if choice.delta and choice.delta.content:
-                            parts.append(choice.delta.content)
-                            received += len(choice.delta.content)
-                    if received > MAX_OUTPUT_CHARS:
-                        break
-                    if on_text is not None and chunk.choices:
-                        await on_text("".join(parts))
-            return "".join(parts)[:MAX_OUTPUT_CHARS], tokens
+                extra_body={
+                    "messages": messages,
+                    "response_format": response_format,
+                    "stream_options": {"include_usage": True},
+                },
+            ) as response:
+                streaming_started = True
+                return await _read_stream(response, on_text, text_due)
         except (openai.APIConnectionError, httpx2.TransportError) as error:
-            if streaming_started and not isinstance(error, (openai.APITimeoutError, httpx2.TimeoutException)):
+            timed_out = isinstance(error, (openai.APITimeoutError, httpx2.TimeoutException))
+            if streaming_started and not timed_out:
                 raise TransientJobError(
                     "model_connection_dropped", "The connection to the model broke while the answer was streaming in."
                 ) from None
+            if timed_out:
+                # Raised by httpx itself while the stream is read, by the SDK before it starts.
+                raise TransientJobError("model_timeout", _TIMEOUT_MESSAGE) from None
             if isinstance(error, openai.APIError):
                 raise classify_api_error(error, self.model) from None
             raise TransientJobError("model_unreachable", f"The model endpoint could not be reached: {error}") from None
@@ -134,7 +165,77 @@ class LLMClient:
             raise classify_api_error(error, self.model) from None
 
 
-def _parse(text: str, result_type: type[ResultT]) -> ResultT:
+async def _lines(response: openai.AsyncAPIResponse) -> AsyncIterator[bytes]:
+    """The body's lines, split here: `iter_lines()` would decode and re-split through three more
+    generators per network chunk."""
+    rest = b""
+    async for chunk in response.http_response.aiter_bytes():
+        lines = (rest + chunk).split(b"\n")
+        rest = lines.pop()
+        for line in lines:
+            yield line
+    if rest:
+        yield rest
+
+
+async def _read_stream(
+    response: openai.AsyncAPIResponse, on_text: OnText | None, text_due: TextDue | None
+) -> _Completion:
+    """Read a chat completion's server-sent events: content, finish reason and usage, as plain JSON."""
+    parts: list[str] = []
+    received = 0
+    tokens = None
+    finish_reason = None
+    done = False
+    async for line in _lines(response):
+        # Past [DONE] the body is still read to its end, so the connection goes back to the pool.
+        if done or not line.startswith(b"data:"):
+            continue  # also blank separators, comments, `event:` lines
+        data = line[5:].strip()
+        if data == b"[DONE]":
+            done = True
+            continue
+        try:
+            event = json.loads(data)
+            if not isinstance(event, dict):
+                raise ValueError("not a JSON object")
+        except ValueError:
+            raise openai.APIError(
+                f"The model's stream sent an event that is not a JSON object: {data[:100].decode(errors='replace')!r}",
+                response.http_response.request,
+                body=None,
+            ) from None
+        if event.get("error"):
+            # What the SDK raises for an error event in a stream.
+            error = event["error"]
+            message = error.get("message") if isinstance(error, dict) else None
+            raise openai.APIError(
+                message if isinstance(message, str) and message else "An error occurred during streaming",
+                response.http_response.request,
+                body=error,
+            )
+        usage = event.get("usage")
+        if isinstance(usage, dict) and isinstance(usage.get("total_tokens"), int):
+            tokens = usage["total_tokens"]
+        choices = event.get("choices")
+        if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+            continue
+        choice = choices[0]
+        finish_reason = choice.get("finish_reason") or finish_reason
+        delta = choice.get("delta")
+        content = delta.get("content") if isinstance(delta, dict) else None
+        if not content or not isinstance(content, str):
+            continue
+        parts.append(content)
+        received += len(content)
+        if received > MAX_OUTPUT_CHARS:
+            break
+        if on_text is not None and (text_due is None or text_due()):
+            await on_text("".join(parts))
+    return _Completion("".join(parts)[:MAX_OUTPUT_CHARS], tokens, finish_reason)
+
+
+def _parse(text: str, result_type: type[ResultT], finish_reason: str | None = None) -> ResultT:
     if not text.strip():
         raise ValueError("the answer was empty")
     try:
@@ -143,6 +244,8 @@ def _parse(text: str, result_type: type[ResultT]) -> ResultT:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in e['loc']) or 'answer'}: {e['msg']}" for e in error.errors()[:3]
         )
+        if finish_reason == "length":
+            problems += " (the answer was cut off at the model's output limit)"
         raise ValueError(problems) from None
 
 
@@ -154,9 +257,12 @@ def _retry_after_seconds(error: openai.APIStatusError) -> float | None:
         return None
 
 
+_TIMEOUT_MESSAGE = "The model did not answer in time."
+
+
 def classify_api_error(error: openai.APIError, model: str) -> TransientJobError | PermanentJobError:
     if isinstance(error, openai.APITimeoutError):
-        return TransientJobError("model_timeout", "The model did not answer in time.")
+        return TransientJobError("model_timeout", _TIMEOUT_MESSAGE)
     if isinstance(error, openai.APIConnectionError):
         return TransientJobError("model_unreachable", "The model endpoint could not be reached.")
     if isinstance(error, openai.RateLimitError):

@@ -34,6 +34,7 @@ def titles_prompt(data: TitlesInput) -> list[dict]:
 
 async def write_titles(request: GenerationRequest, llm: LLMClient, progress: JobProgress) -> TitlesResult:
     data = TitlesInput.model_validate(request.input)
+    # Not a write of its own: it goes with the job's first progress write, one window in (see JobProgress).
     await progress.set_step("Generating titles…", 5)
     started = time.monotonic()
     expected_chars = 20 + data.count * _CHARS_PER_TITLE
@@ -41,7 +42,9 @@ async def write_titles(request: GenerationRequest, llm: LLMClient, progress: Job
     async def on_text(text: str) -> None:
         await progress.streaming(text, expected_chars=expected_chars, started=started, start_pct=10, end_pct=95)
 
-    answer = await llm.generate(messages=titles_prompt(data), result_type=TitleList, on_text=on_text)
+    answer = await llm.generate(
+        messages=titles_prompt(data), result_type=TitleList, on_text=on_text, text_due=progress.write_due
+    )
     titles = [t.strip() for t in answer.parsed.titles if t.strip()][: data.count]
     return TitlesResult(titles=titles, model=answer.model, offline_model=answer.offline_model, tokens_used=answer.tokens_used)
 

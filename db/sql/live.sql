@@ -1,6 +1,10 @@
 -- list_live_requests --
 -- Waiting and running requests, newest first, filtered; reads only the partial index requests_unfinished_idx.
-SELECT *
+-- Only what a Live card shows (db.live.LiveRequest), not the result. The partial text comes whole: an
+-- expression on it (right(partial_text, 300)) would run on every unfinished row before the sort and
+-- LIMIT, detoasting each (1,000 running rows: 14.8 ms instead of 1.8).
+SELECT id, kind, input, status, progress, current_step, eta_seconds, partial_text,
+       attempts, requested_by, user_id, scheduled_at, created_at, finished_at
   FROM inkwell.requests
  WHERE status IN ('scheduled', 'queued', 'running')
    AND status = ANY(%(statuses)s::text[])
@@ -19,8 +23,9 @@ SELECT count(*)
    AND (%(requested_by)s::text IS NULL OR requested_by = %(requested_by)s::text)
 
 -- list_live_requests_by_id --
--- Given requests in their current state, newest first (requests someone just acted on).
-SELECT *
+-- Given requests in their current state, newest first (requests someone just acted on), as Live cards.
+SELECT id, kind, input, status, progress, current_step, eta_seconds, partial_text,
+       attempts, requested_by, user_id, scheduled_at, created_at, finished_at
   FROM inkwell.requests
  WHERE id = ANY(%(ids)s::uuid[])
  ORDER BY created_at DESC, id DESC
