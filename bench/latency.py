@@ -15,6 +15,7 @@ saw it (the page itself refreshes every second on top of this).
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import time
 
@@ -110,6 +111,7 @@ def main() -> None:
                 visible.append((time.perf_counter() - t) * 1000)
         figure("latency_visible_on_live_p50", p50(visible), "ms")
         figure("latency_visible_on_live_p95", p95(visible), "ms", target="≤ 1000 ms (plus the page's 1 s refresh)")
+        print(f"load average at end {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
 
 
 if __name__ == "__main__":

@@ -8,6 +8,12 @@ connector, and bare `defer` on the same kind of connection (`configure(connectio
 Bulk: `submit_requests` with 10,000 topics (the CSV upload path, one transaction) vs bare
 `batch_defer` of 10,000 jobs in one transaction. No worker runs: only the submit side is timed.
 Rounds alternate the order, so both see the same machine load.
+
+Fair sharing (migration 0045) counts the submitter's unfinished requests at every submission, so
+a submit costs more the longer that submitter's backlog. Each one-at-a-time round is a new
+requester (its backlog grows from 0 to `--single` within the round, as for a person submitting one
+by one), the bulk rounds another; `submit_single_behind_bulk_backlog` then times single submits by
+the bulk requester, behind everything the bulk rounds queued.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
+import os
 import time
 
 import psycopg
@@ -22,14 +29,17 @@ import psycopg
 from bench.common import figure, inkwell_env, machine_line, p50, throwaway_database
 
 
-def inkwell_single(conn: psycopg.Connection, count: int) -> float:
+BULK_REQUESTER = "bench bulk"
+
+
+def inkwell_single(conn: psycopg.Connection, count: int, requested_by: str) -> float:
     from queue_tasks.models import TitlesInput
     from queue_tasks.submit import submit_titles_request
 
     inputs = [TitlesInput(topic=f"single topic {i}", audience="gardeners", tone="warm") for i in range(count)]
     t = time.perf_counter()
     for data in inputs:
-        submit_titles_request(conn, data, requested_by="bench")
+        submit_titles_request(conn, data, requested_by=requested_by)
     return count / (time.perf_counter() - t)
 
 
@@ -65,7 +75,7 @@ def inkwell_bulk(conn: psycopg.Connection, count: int) -> float:
 
     t = time.perf_counter()
     inputs = [TitlesInput(topic=f"bulk topic {i}", audience="gardeners", tone="warm") for i in range(count)]
-    submit_requests(conn, "titles", inputs, requested_by="bench")
+    submit_requests(conn, "titles", inputs, requested_by=BULK_REQUESTER)
     return time.perf_counter() - t
 
 
@@ -88,12 +98,12 @@ def main() -> None:
     with throwaway_database() as url, psycopg.connect(url, autocommit=True) as conn:
         print(machine_line(conn))
         inkwell_env(url)
-        inkwell_single(conn, 5)  # imports and first-use costs out of the figures
+        inkwell_single(conn, 5, "bench warm-up")  # imports and first-use costs out of the figures
         bare_single_same_connection(conn, 5)
         results: dict[str, list[float]] = collections.defaultdict(list)
         for round_number in range(args.rounds):
             steps = [
-                ("inkwell single", lambda: inkwell_single(conn, args.single)),
+                ("inkwell single", lambda: inkwell_single(conn, args.single, f"bench single {round_number + 1}")),
                 ("bare single defer_async", lambda: bare_single_async(url, args.single)),
                 ("bare single same connection", lambda: bare_single_same_connection(conn, args.single)),
                 ("inkwell bulk", lambda: inkwell_bulk(conn, args.bulk)),
@@ -121,6 +131,12 @@ def main() -> None:
         figure("submit_bulk_inkwell_seconds", bulk_s, "s", target="≤ 1.5 s", extra=f"{args.bulk:,} topics, {args.bulk / bulk_s:,.0f}/s")
         figure("submit_bulk_bare_seconds", bare_bulk_s, "s", extra=f"{args.bulk / bare_bulk_s:,.0f}/s")
         figure("submit_bulk_ratio", bare_bulk_s / bulk_s, "x bare", target="≥ 0.5")
+        backlog = conn.execute(
+            "SELECT count(*) FROM inkwell.requests WHERE requested_by = %s AND status = 'queued'", (BULK_REQUESTER,)
+        ).fetchone()[0]
+        behind = inkwell_single(conn, max(5, args.single // 20), BULK_REQUESTER)
+        figure("submit_single_behind_bulk_backlog", behind, "requests/s", extra=f"the submitter has {backlog:,} requests queued")
+        print(f"load average at end {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
 
 
 if __name__ == "__main__":

@@ -44,6 +44,9 @@ class GenerationRequest(BaseModel):
     updated_at: dt.datetime
     job_id: int | None
     previous_job_ids: list[int]
+    # Who submitted it (NULL: before sign-in existed, or the system): the console offers cancel and
+    # retry to that user (console_ui.may_act_on); the database decides.
+    user_id: int | None = None
 
     @property
     def is_finished(self) -> bool:
@@ -62,22 +65,40 @@ class NewRequest(BaseModel):
     job_id: int
 
 
-def insert_requests(conn: psycopg.Connection, requests: Sequence[NewRequest]) -> None:
-    """One round trip for any number of requests; runs in the caller's transaction."""
-    now = dt.datetime.now(dt.timezone.utc)
-    conn.execute(
-        QUERIES["insert_requests"],
+def insert_requests_with_jobs(
+    conn: psycopg.Connection,
+    *,
+    kind: str,
+    inputs: Sequence[dict[str, Any]],
+    requested_by: str,
+    queue_name: str,
+    scheduled_at: dt.datetime | None,
+    task_name: str,
+    lock: str | None = None,
+) -> list[tuple[uuid.UUID, int]]:
+    """Queue one request per input: its Procrastinate job and its row, in one statement.
+
+    One statement is atomic by itself (both or neither, in or out of the caller's transaction) and
+    one round trip for any number of requests. The jobs go through Procrastinate's own SQL function
+    (`procrastinate_defer_jobs_v1`, what `batch_defer` calls), built in the statement instead of
+    from a composite-type array dumped in Python. Returns (request id, job id) in input order.
+    """
+    request_ids = [uuid.uuid4() for _ in inputs]
+    rows = conn.execute(
+        QUERIES["insert_requests_with_jobs"],
         {
-            "ids": [r.id for r in requests],
-            "kinds": [r.kind for r in requests],
-            "inputs": [Jsonb(r.input) for r in requests],
-            "statuses": ["scheduled" if r.scheduled_at and r.scheduled_at > now else "queued" for r in requests],
-            "requested_by": [r.requested_by for r in requests],
-            "queue_names": [r.queue_name for r in requests],
-            "scheduled_ats": [r.scheduled_at for r in requests],
-            "job_ids": [r.job_id for r in requests],
+            "ids": request_ids,
+            "inputs": Jsonb(list(inputs)),
+            "kind": kind,
+            "requested_by": requested_by,
+            "queue_name": queue_name,
+            "scheduled_at": scheduled_at,
+            "task_name": task_name,
+            "lock": lock,
         },
-    )
+    ).fetchall()
+    job_ids = dict(rows)
+    return [(request_id, job_ids[request_id]) for request_id in request_ids]
 
 
 def get_request(conn: psycopg.Connection, request_id: uuid.UUID | str) -> GenerationRequest | None:
@@ -121,19 +142,27 @@ async def store_result(
     conn: psycopg.AsyncConnection,
     request_id: uuid.UUID | str,
     *,
+    job_id: int,
+    worker_id: int | None,
     result: dict[str, Any],
     model_name: str,
     offline_model: bool,
-) -> None:
-    await conn.execute(
+    tokens_used: int | None = None,
+) -> bool:
+    """Store the result; False (nothing written) when the job no longer runs under this worker."""
+    cur = await conn.execute(
         QUERIES["store_result"],
         {
             "request_id": request_id,
+            "job_id": job_id,
+            "worker_id": worker_id,
             "result": Jsonb(result),
             "model_name": model_name,
             "offline_model": offline_model,
+            "tokens_used": tokens_used,
         },
     )
+    return await cur.fetchone() is not None
 
 
 async def record_error(

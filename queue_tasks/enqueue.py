@@ -1,7 +1,8 @@
-"""The one way a request and its queue job are written: on the caller's connection and transaction.
+"""The one way a request and its queue job are written: on the caller's connection, in one statement.
 
-The job INSERT runs on that connection (Procrastinate's `configure(connection=...)`), followed by
-the request rows, so whatever transaction the caller opened holds both or neither.
+The statement defers the jobs through Procrastinate's own SQL function and inserts the request rows
+linked to them (db/requests.py `insert_requests_with_jobs`), so it is both or neither by itself and
+one round trip; inside a transaction the caller opened, it is part of that transaction.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import psycopg
 import pydantic
 from procrastinate.tasks import Task
 
-from db.requests import NewRequest, insert_requests
+from db.requests import insert_requests_with_jobs
 
 
 def enqueue_requests(
@@ -27,24 +28,22 @@ def enqueue_requests(
     schedule_at: dt.datetime | None = None,
     queue: str = "default",
 ) -> list[tuple[uuid.UUID, int]]:
-    """One job per input (batch defer) and its request row; returns (request id, job id) in order."""
-    request_ids = [uuid.uuid4() for _ in inputs]
-    job_ids = task.configure(connection=conn, queue=queue, schedule_at=schedule_at).batch_defer(
-        *({"request_id": str(request_id)} for request_id in request_ids)
-    )
-    insert_requests(
+    """One job per input and its request row; returns (request id, job id) in order.
+
+    The jobs are those `task.configure(queue=queue, schedule_at=schedule_at).batch_defer(request_id=...)`
+    would write, with the task's lock, at the fair-share priority (migration 0045: a small submission,
+    or a submitter with a short backlog, is taken first).
+    """
+    if task.queueing_lock is not None:
+        # Procrastinate turns a duplicate queueing lock into AlreadyEnqueued; request kinds have none.
+        raise ValueError(f"{task.name} has a queueing lock: request jobs are deferred without one")
+    return insert_requests_with_jobs(
         conn,
-        [
-            NewRequest(
-                id=request_id,
-                kind=kind,
-                input=data.model_dump(mode="json"),
-                requested_by=requested_by,
-                queue_name=queue,
-                scheduled_at=schedule_at,
-                job_id=job_id,
-            )
-            for request_id, data, job_id in zip(request_ids, inputs, job_ids)
-        ],
+        kind=kind,
+        inputs=[data.model_dump(mode="json") for data in inputs],
+        requested_by=requested_by,
+        queue_name=queue,
+        scheduled_at=schedule_at,
+        task_name=task.name,
+        lock=task.lock,
     )
-    return list(zip(request_ids, job_ids))

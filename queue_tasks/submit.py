@@ -1,23 +1,26 @@
 """Submitting requests: each request row and its queue job are written in one transaction.
 
-The job INSERT runs on the caller's connection (Procrastinate's `configure(connection=...)`),
-inside the same transaction as the request rows, so a crash or an error at any point leaves
-either both or neither.
+Jobs and request rows are one statement on the caller's connection (queue_tasks/enqueue.py), so a
+crash or an error at any point leaves either both or neither; `_submission_transaction` is the one
+place the transaction around it is opened.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import psycopg
 import pydantic
 from procrastinate.tasks import Task
+from psycopg.pq import TransactionStatus
 
 from db.connection import database_errors_as_unavailable
+from db.credits import refusal_message
 from queue_tasks import site_build, site_promotion
 from queue_tasks.blog_posts import KIND as BLOG_POST, BlogPostInput, write_blog_post_task
 from queue_tasks.enqueue import enqueue_requests
@@ -73,6 +76,24 @@ def _check_requester(requested_by: str) -> str:
     return name
 
 
+@contextlib.contextmanager
+def _submission_transaction(conn: psycopg.Connection) -> Iterator[None]:
+    """The transaction a submission commits in: the one place it is opened.
+
+    Inside a transaction the caller opened (the console's acting_as, a script's own) it is psycopg's
+    savepoint, so a refusal (credits, limits) undoes the submission only. On an idle autocommit
+    connection nothing is opened: the submission is ONE statement (enqueue_requests), a transaction
+    by itself, and psycopg's BEGIN and COMMIT would add two round trips to its one (psycopg sends
+    BEGIN on its own round trip, even in pipeline mode). A second statement that must commit with
+    the first needs `conn.transaction()` here instead of the shortcut.
+    """
+    if conn.autocommit and conn.info.transaction_status == TransactionStatus.IDLE:
+        yield
+    else:
+        with conn.transaction():
+            yield
+
+
 def submit_requests(
     conn: psycopg.Connection,
     kind: str,
@@ -82,7 +103,7 @@ def submit_requests(
     schedule_at: dt.datetime | None = None,
     queue: str = DEFAULT_QUEUE,
 ) -> list[uuid.UUID]:
-    """Queue one request per input, all in one transaction; returns the request ids in order."""
+    """Queue one request per input, all in one transaction (one statement); returns the request ids in order."""
     if kind not in JOB_KINDS:
         raise SubmitError(f"Unknown kind of job {kind!r}; known kinds: {', '.join(JOB_KINDS)}.")
     if not inputs:
@@ -91,10 +112,16 @@ def submit_requests(
         raise SubmitError("A scheduled start needs a time zone.")
     job_kind = JOB_KINDS[kind]
     requester = _check_requester(requested_by)
-    with database_errors_as_unavailable(), conn.transaction():
-        queued = enqueue_requests(
-            conn, job_kind.task, kind, inputs, requested_by=requester, schedule_at=schedule_at, queue=queue
-        )
+    try:
+        with database_errors_as_unavailable(), _submission_transaction(conn):
+            queued = enqueue_requests(
+                conn, job_kind.task, kind, inputs, requested_by=requester, schedule_at=schedule_at, queue=queue
+            )
+    except psycopg.Error as error:
+        # The database refused it (credits, per-user limits: migration 0045); nothing was queued.
+        if (message := refusal_message(error)) is None:
+            raise
+        raise SubmitError(message) from None
     request_ids = [request_id for request_id, _ in queued]
     job_ids = [job_id for _, job_id in queued]
     if len(request_ids) == 1:

@@ -8,6 +8,38 @@ SELECT id, kind, input, status, CASE status WHEN 'scheduled' THEN 'Scheduled' EL
               %(job_ids)s::bigint[])
        AS t(id, kind, input, status, requested_by, queue_name, scheduled_at, job_id)
 
+-- insert_requests_with_jobs --
+-- Queue requests: one Procrastinate job each (its procrastinate_defer_jobs_v1) and the request rows.
+-- One statement, so both or neither, in one round trip. %(ids)s (uuid[]) and %(inputs)s (a JSON
+-- array) hold one element per request, in the same order; everything else is the same for all.
+-- The jobs are what Procrastinate's batch_defer writes (args {"request_id": id}), at the fair-share
+-- priority of migration 0045 (computed before any row of this submission exists).
+WITH new AS (
+    SELECT t.position, t.id, t.input
+      FROM ROWS FROM (unnest(%(ids)s::uuid[]), jsonb_array_elements(%(inputs)s::jsonb))
+           WITH ORDINALITY AS t(id, input, position)
+), fair AS MATERIALIZED (
+    SELECT inkwell.fair_share_priority(cardinality(%(ids)s::uuid[]), %(requested_by)s::text) AS priority
+), deferred AS MATERIALIZED (
+    -- Job ids come back in the order of the array (Procrastinate's batch_defer relies on it too).
+    -- Each CTE runs once: the priority is computed and the jobs are deferred once, however the
+    -- statement is planned.
+    SELECT procrastinate_defer_jobs_v1(ARRAY(
+               SELECT ROW(%(queue_name)s::varchar, %(task_name)s::varchar, fair.priority, %(lock)s::text,
+                          NULL::text, jsonb_build_object('request_id', new.id::text),
+                          %(scheduled_at)s::timestamptz)::procrastinate_job_to_defer_v1
+                 FROM new, fair
+                ORDER BY new.position
+           )) AS job_ids
+)
+INSERT INTO inkwell.requests (id, kind, input, status, current_step, requested_by, queue_name, scheduled_at, job_id)
+SELECT new.id, %(kind)s, new.input,
+       CASE WHEN %(scheduled_at)s::timestamptz > now() THEN 'scheduled' ELSE 'queued' END,
+       CASE WHEN %(scheduled_at)s::timestamptz > now() THEN 'Scheduled' ELSE 'Queued' END,
+       %(requested_by)s, %(queue_name)s, %(scheduled_at)s::timestamptz, deferred.job_ids[new.position::integer]
+  FROM new, deferred
+RETURNING id, job_id
+
 -- get_request --
 -- One request by id.
 SELECT * FROM inkwell.requests WHERE id = %(request_id)s
@@ -28,10 +60,13 @@ UPDATE inkwell.requests
 
 -- store_result --
 -- Keep the result of a request. Writing it again (a re-run after a crash) replaces, never adds.
+-- Only the worker now running the request's job writes (a silent worker's job may have been
+-- re-queued and started elsewhere); returns no row otherwise.
 UPDATE inkwell.requests
    SET result = %(result)s,
        model_name = %(model_name)s,
        offline_model = %(offline_model)s,
+       tokens_used = %(tokens_used)s,
        progress = 100,
        current_step = 'Saving result',
        eta_seconds = NULL,
@@ -40,6 +75,10 @@ UPDATE inkwell.requests
        error_message = NULL,
        updated_at = now()
  WHERE id = %(request_id)s
+   AND job_id = %(job_id)s
+   AND EXISTS (SELECT 1 FROM procrastinate_jobs j
+                WHERE j.id = %(job_id)s AND j.status = 'doing' AND j.worker_id IS NOT DISTINCT FROM %(worker_id)s)
+RETURNING id
 
 -- record_error --
 -- Why the latest attempt of a request failed (the status itself comes from the queue).
