@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -32,9 +32,16 @@ class InkwellSettings(BaseSettings):
     retry_max_seconds: float = Field(default=120.0, ge=0)
     # Hard time limit for one attempt of a task; a hung call is cancelled and retried.
     task_time_limit_seconds: float = Field(default=300.0, gt=0)
+    # Per kind of job, overriding the one above: "blog_post=900,titles=120" (kinds as in submit.JOB_KINDS).
+    # A blog post makes up to eight model calls, so by default it gets longer (TASK_TIME_LIMIT_DEFAULTS).
+    task_time_limits: str | None = None
+    # On SIGTERM a worker lets running jobs finish for this long, then hands them back to the queue.
+    # Kept below the stalled-worker time-out (minus a heartbeat), else a stopping worker's jobs
+    # could be re-queued, and run elsewhere, while it still runs them.
+    shutdown_graceful_seconds: float = Field(default=10.0, ge=0)
 
-    # Progress rows are written at most this often per job (plus at every step change).
-    progress_write_interval_seconds: float = Field(default=0.25, ge=0)
+    # Progress rows are written at most this often per job, step changes included (queue_tasks/progress.py).
+    progress_write_interval_seconds: float = Field(default=0.5, ge=0)
 
     worker_concurrency: int = Field(default=10, ge=1)
     # A worker silent for this long is presumed dead and its jobs are re-queued.
@@ -68,9 +75,44 @@ class InkwellSettings(BaseSettings):
     # role is left as it is (created NOLOGIN; a DBA may grant it to analysts' own roles instead).
     analyst_password: SecretStr | None = None
 
+    # The first admin, which the run command (serve.py) creates when the database has no admin yet.
+    # Without a password one is generated and printed once by the run command (nowhere else).
+    admin_username: str = Field(default="admin", min_length=1, max_length=100)
+    admin_password: SecretStr | None = None
+
     @property
     def offline_model(self) -> bool:
         return self.llm_base_url is None and self.llm_api_key is None
+
+    @field_validator("task_time_limits")
+    @classmethod
+    def _valid_time_limits(cls, value: str | None) -> str | None:
+        _parse_time_limits(value)
+        return value
+
+    def time_limit_for(self, kind: str) -> float:
+        """The hard time limit of one attempt of a job of this kind, in seconds."""
+        limits = {**TASK_TIME_LIMIT_DEFAULTS, **_parse_time_limits(self.task_time_limits)}
+        return limits.get(kind, self.task_time_limit_seconds)
+
+
+TASK_TIME_LIMIT_DEFAULTS = {"blog_post": 900.0}
+
+
+def _parse_time_limits(value: str | None) -> dict[str, float]:
+    limits: dict[str, float] = {}
+    for part in (value or "").split(","):
+        if not part.strip():
+            continue
+        kind, sep, seconds = part.partition("=")
+        try:
+            limit = float(seconds) if sep else 0.0
+        except ValueError:
+            limit = 0.0
+        if not kind.strip() or not limit > 0:
+            raise ValueError(f"task_time_limits: {part.strip()!r} is not kind=seconds (seconds > 0), e.g. blog_post=900")
+        limits[kind.strip()] = limit
+    return limits
 
 
 @functools.cache
