@@ -36,10 +36,7 @@ from db.people import (
     set_user_role,
 )
 
-try:
-    from db.credits import top_up
-except ImportError:  # credits are built alongside; until then balances are shown but not topped up
-    top_up = None
+from db.credits import top_up
 
 AUDIT_ROWS = 500
 GENERATED_PASSWORD_BYTES = 12
@@ -206,21 +203,24 @@ def reset_password(user: User) -> None:
         notify("success", f"New password for {escape_markdown(user.username)} (shown only now): `{password}`")
 
 
+def read(query):
+    """What `query(conn)` returns, read as the signed-in admin; None (after saying so) when the
+    database is unavailable."""
+    try:
+        with database() as conn:
+            return query(conn)
+    except QueueUnavailable:
+        show_unavailable()
+        return None
+
+
 def users_section() -> None:
     # The list is drawn above the forms but read after them, so a change made just now shows in it.
     listing = st.container()
-    try:
-        with database() as conn:
-            organizations = list_organizations(conn)
-    except QueueUnavailable:
-        show_unavailable()
+    if (organizations := read(list_organizations)) is None:
         return
     create_user_form(organizations)
-    try:
-        with database() as conn:
-            users = list_users(conn)
-    except QueueUnavailable:
-        show_unavailable()
+    if (users := read(list_users)) is None:
         return
     with listing:
         users_table(users)
@@ -251,9 +251,6 @@ def create_organization_form() -> None:
 
 
 def top_up_form(organizations: list[dict]) -> None:
-    if top_up is None:
-        st.caption("Credits cannot be topped up from here yet.")
-        return
     with st.form("admin_top_up", clear_on_submit=True):
         st.markdown("**Top up credits**")
         organization = st.selectbox("Organization", organizations, format_func=lambda o: o["name"], key="top_up_organization")
@@ -277,18 +274,10 @@ def organizations_section() -> None:
     # Balances are drawn above the forms but read after them, so a top-up made just now shows.
     listing = st.container()
     create_organization_form()
-    try:
-        with database() as conn:
-            organizations = list_organizations(conn)
-    except QueueUnavailable:
-        show_unavailable()
+    if (organizations := read(list_organizations)) is None:
         return
     top_up_form(organizations)
-    try:
-        with database() as conn:
-            organizations = list_organizations(conn)
-    except QueueUnavailable:
-        show_unavailable()
+    if (organizations := read(list_organizations)) is None:
         return
     listing.dataframe(
         pd.DataFrame(
@@ -306,11 +295,7 @@ def organizations_section() -> None:
 
 
 def audit_log() -> None:
-    try:
-        with database() as conn:
-            entries = audit_entries(conn, limit=AUDIT_ROWS)
-    except QueueUnavailable:
-        show_unavailable()
+    if (entries := read(lambda conn: audit_entries(conn, limit=AUDIT_ROWS))) is None:
         return
     if not entries:
         st.info("Nothing recorded yet.", icon=":material/receipt_long:")

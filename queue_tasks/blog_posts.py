@@ -18,7 +18,7 @@ from typing import Annotated, Literal
 import psycopg
 from procrastinate import JobContext
 from psycopg_pool import AsyncConnectionPool
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 from db.posts import claim_post_image_request, get_post_image_request_id, insert_follow_up_request, save_post
 from db.requests import GenerationRequest, NewRequest
@@ -108,14 +108,20 @@ MAX_META_DESCRIPTION_CHARS = 300
 MAX_PARAGRAPH_CHARS = 5_000
 
 
-class OutlineSection(BaseModel):
-    heading: str
-    key_points: list[str]
+def _line(max_chars: int):
+    return Annotated[str, AfterValidator(lambda value: cut_text(value, max_chars))]
 
-    @field_validator("heading")
-    @classmethod
-    def _clean_heading(cls, value: str) -> str:
-        return cut_text(value, MAX_HEADING_CHARS)
+
+def _block(max_chars: int):
+    return Annotated[str, AfterValidator(lambda value: cut_block(value, max_chars))]
+
+
+Heading = _line(MAX_HEADING_CHARS)
+
+
+class OutlineSection(BaseModel):
+    heading: Heading
+    key_points: list[str]
 
     @field_validator("key_points")
     @classmethod
@@ -124,55 +130,20 @@ class OutlineSection(BaseModel):
 
 
 class BlogOutline(BaseModel):
-    title: str
-    sections: list[OutlineSection]
-
-    @field_validator("title")
-    @classmethod
-    def _clean_title(cls, value: str) -> str:
-        return cut_text(value, MAX_HEADING_CHARS)
-
-    @field_validator("sections")
-    @classmethod
-    def _cap_sections(cls, sections: list[OutlineSection]) -> list[OutlineSection]:
-        return sections[:MAX_OUTLINE_SECTIONS]
+    title: Heading
+    sections: Annotated[list[OutlineSection], AfterValidator(lambda sections: sections[:MAX_OUTLINE_SECTIONS])]
 
 
 class BlogSectionDraft(BaseModel):
-    heading: str
-    markdown: str
-
-    @field_validator("heading")
-    @classmethod
-    def _clean_heading(cls, value: str) -> str:
-        return cut_text(value, MAX_HEADING_CHARS)
-
-    @field_validator("markdown")
-    @classmethod
-    def _clean_markdown(cls, value: str) -> str:
-        return cut_block(value, MAX_SECTION_CHARS)
+    heading: Heading
+    markdown: _block(MAX_SECTION_CHARS)
 
 
 class BlogPolish(BaseModel):
-    title: str
-    meta_description: str
-    introduction: str
-    conclusion: str
-
-    @field_validator("title")
-    @classmethod
-    def _clean_title(cls, value: str) -> str:
-        return cut_text(value, MAX_HEADING_CHARS)
-
-    @field_validator("meta_description")
-    @classmethod
-    def _clean_meta(cls, value: str) -> str:
-        return cut_text(value, MAX_META_DESCRIPTION_CHARS)
-
-    @field_validator("introduction", "conclusion")
-    @classmethod
-    def _clean_paragraph(cls, value: str) -> str:
-        return cut_block(value, MAX_PARAGRAPH_CHARS)
+    title: Heading
+    meta_description: _line(MAX_META_DESCRIPTION_CHARS)
+    introduction: _block(MAX_PARAGRAPH_CHARS)
+    conclusion: _block(MAX_PARAGRAPH_CHARS)
 
 
 class BlogPostResult(BaseModel):
@@ -300,7 +271,7 @@ async def write_blog_post(
     async def outline_text(text: str) -> None:
         await progress.streaming(text, expected_chars=600, started=started, start_pct=5, end_pct=15)
 
-    answer = await llm.generate(messages=outline_prompt(data), result_type=BlogOutline, on_text=outline_text)
+    answer = await llm.generate(messages=outline_prompt(data), result_type=BlogOutline, on_text=outline_text, text_due=progress.write_due)
     tokens = _add_tokens(tokens, answer.tokens_used)
     outline = answer.parsed
     outline.sections = [s for s in outline.sections if s.heading.strip()][:MAX_SECTIONS]
@@ -319,7 +290,7 @@ async def write_blog_post(
         async def section_text(text: str, start_pct: int = start_pct, end_pct: int = end_pct, started: float = started) -> None:
             await progress.streaming(text, expected_chars=_CHARS_PER_SECTION, started=started, start_pct=start_pct, end_pct=end_pct)
 
-        answer = await llm.generate(messages=section_prompt(data, outline, index), result_type=BlogSectionDraft, on_text=section_text)
+        answer = await llm.generate(messages=section_prompt(data, outline, index), result_type=BlogSectionDraft, on_text=section_text, text_due=progress.write_due)
         tokens = _add_tokens(tokens, answer.tokens_used)
         drafts.append(answer.parsed)
 
@@ -329,7 +300,7 @@ async def write_blog_post(
     async def polish_text(text: str) -> None:
         await progress.streaming(text, expected_chars=900, started=started, start_pct=86, end_pct=95)
 
-    answer = await llm.generate(messages=polish_prompt(data, outline, drafts), result_type=BlogPolish, on_text=polish_text)
+    answer = await llm.generate(messages=polish_prompt(data, outline, drafts), result_type=BlogPolish, on_text=polish_text, text_due=progress.write_due)
     tokens = _add_tokens(tokens, answer.tokens_used)
     polish = answer.parsed
 

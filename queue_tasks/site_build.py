@@ -478,7 +478,7 @@ async def write_section(request: GenerationRequest, llm: LLMClient, progress: Jo
         await progress.streaming(text, expected_chars=700, started=started, start_pct=10, end_pct=90)
 
     context = current.content if (data.mode == "with_current" and current is not None) else None
-    answer = await llm.generate(messages=section_prompt(data, context), result_type=SiteSectionContent, on_text=on_text)
+    answer = await llm.generate(messages=section_prompt(data, context), result_type=SiteSectionContent, on_text=on_text, text_due=progress.write_due)
     await progress.set_step("Saving the section", 95)
     content = answer.parsed.model_dump(mode="json")
     async with pool.connection() as conn:

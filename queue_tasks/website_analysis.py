@@ -156,6 +156,7 @@ async def analyse_website(request: GenerationRequest, llm: LLMClient, progress: 
         messages=analysis_prompt(page.url, content.title, content.description, content.headings, content.text),
         result_type=WebsiteProfile,
         on_text=on_text,
+        text_due=progress.write_due,
     )
     profile = answer.parsed
     return WebsiteAnalysisResult(
