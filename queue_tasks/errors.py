@@ -17,9 +17,23 @@ class JobError(Exception):
     """A failure with a stable code (for filters and analysts) and a message a person can act on."""
 
     def __init__(self, code: str, message: str):
+        message = without_secrets(message)
         super().__init__(f"[{code}] {message}")
         self.code = code
         self.message = message
+
+
+REDACTED = "[redacted]"
+
+
+def without_secrets(text: str) -> str:
+    """The text with the configured API key replaced: an endpoint or a proxy may quote the request's
+    headers in its error, and every job error is stored on the request and logged by the worker."""
+    from inkwell_settings import get_settings
+
+    key = get_settings().llm_api_key
+    secret = key.get_secret_value() if key else ""
+    return text.replace(secret, REDACTED) if len(secret) >= 8 else text
 
 
 class TransientJobError(JobError):
