@@ -189,7 +189,8 @@ def test_an_identity_linked_to_no_account_is_refused_with_a_clear_message(consol
     at = oidc_app(claims)
     assert not at.exception
     assert [t.value for t in at.title] == ["Sign in to Inkwell"]
-    assert "signed you in as mallory@example\\.com, but no active Inkwell account is linked" in texts(at.error)
+    # The address is escaped text, with a word joiner after "@" so the browser makes no mailto link of it.
+    assert "signed you in as mallory@\u2060example\\.com, but no active Inkwell account is linked" in texts(at.error)
     assert [b.label for b in at.button] == ["Sign out of the identity provider"]
     assert SIGNED_IN_KEY not in at.session_state
 
