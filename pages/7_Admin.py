@@ -165,29 +165,28 @@ def change_user(users: list[User]) -> None:
                   help="Sets a new generated password, shown once here.")
 
 
-def change_role(user: User, role: str) -> None:
+def change_account(change, done: str) -> None:
+    """Run one account change as the signed-in admin and say what happened."""
     try:
         with database() as conn:
-            set_user_role(conn, user.id, role)
+            change(conn)
     except QueueUnavailable:
         notify("error", "Queue unavailable — nothing was changed; try again later.")
     except (psycopg.Error, ValueError) as error:
         notify("error", f"Nothing was changed. {refused(error)}")
     else:
-        notify("success", f"{escape_markdown(user.username)} is now {role_label(role)}.")
+        notify("success", done)
+
+
+def change_role(user: User, role: str) -> None:
+    change_account(
+        lambda conn: set_user_role(conn, user.id, role), f"{escape_markdown(user.username)} is now {role_label(role)}."
+    )
 
 
 def change_active(user: User, active: bool) -> None:
-    try:
-        with database() as conn:
-            set_user_active(conn, user.id, active)
-    except QueueUnavailable:
-        notify("error", "Queue unavailable — nothing was changed; try again later.")
-    except (psycopg.Error, ValueError) as error:
-        notify("error", f"Nothing was changed. {refused(error)}")
-    else:
-        state = "reactivated: they can sign in again" if active else "deactivated: they can no longer sign in"
-        notify("success", f"{escape_markdown(user.username)} is {state}.")
+    state = "reactivated: they can sign in again" if active else "deactivated: they can no longer sign in"
+    change_account(lambda conn: set_user_active(conn, user.id, active), f"{escape_markdown(user.username)} is {state}.")
 
 
 def reset_password(user: User) -> None:
