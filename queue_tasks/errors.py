@@ -39,9 +39,12 @@ def without_secrets(text: str) -> str:
 class TransientJobError(JobError):
     """Worth another attempt: rate limits, 5xx, time-outs, dropped connections."""
 
-    def __init__(self, code: str, message: str, retry_after: float | None = None):
+    def __init__(self, code: str, message: str, retry_after: float | None = None, *, endpoint_down: bool = False):
         super().__init__(code, message)
         self.retry_after = retry_after
+        # The kind of failure an endpoint that is down gives (refused, time-out, 502/503/504): one is a
+        # fault of this request, several in a row across jobs an outage (model_outage.py).
+        self.endpoint_down = endpoint_down
 
 
 class PermanentJobError(JobError):

@@ -25,7 +25,7 @@ from db.posts import get_post_async, save_post_image
 from db.requests import GenerationRequest
 from inkwell_settings import InkwellSettings, get_settings
 from queue_tasks.errors import PermanentJobError
-from queue_tasks.llm import LLMClient, classify_api_error
+from queue_tasks.llm import LLMClient, classify_api_error, request_headers
 from queue_tasks.procrastinate_app import app
 from queue_tasks.progress import JobProgress
 from queue_tasks.runner import retry_strategy, run_request
@@ -131,7 +131,8 @@ async def generate_image(settings: InkwellSettings, prompt: str) -> bytes:
     if settings.image_model.startswith("dall-e"):
         options["response_format"] = "b64_json"  # gpt-image models always answer in base64
     try:
-        response = await client.images.generate(model=settings.image_model, prompt=prompt, size=settings.image_size, n=1, **options)
+        response = await client.images.generate(model=settings.image_model, prompt=prompt, size=settings.image_size, n=1,
+                                              extra_headers=request_headers(), **options)
     except openai.APIError as error:
         raise classify_api_error(error, settings.image_model) from None
     encoded = response.data[0].b64_json if response.data else None

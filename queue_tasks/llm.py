@@ -13,6 +13,7 @@ real answer is hundreds of chunks.
 
 from __future__ import annotations
 
+import contextvars
 import functools
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -34,6 +35,11 @@ OnText = Callable[[str], Awaitable[None]]
 # Asked at each streamed piece whether on_text would use the text now (a progress write is due);
 # the text so far is joined only then. Without it, on_text is called at every piece.
 TextDue = Callable[[], bool]
+
+# The request a model call is made for, sent as this header so an endpoint's own log can be joined
+# with Inkwell's history. Set by the runner for each job (each job runs in its own asyncio task).
+REQUEST_ID_HEADER = "X-Inkwell-Request-Id"
+current_request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("inkwell_request_id", default=None)
 
 # Model output longer than this is cut off: it is never needed and must not fill the database.
 MAX_OUTPUT_CHARS = 200_000
@@ -125,10 +131,12 @@ class LLMClient:
         # passed as parameters, it would be walked against the SDK's TypedDicts on every call
         # (`async_transform`, ~1 ms for a short prompt) to change nothing in plain JSON like ours.
         streaming_started = False
+        headers = request_headers()
         try:
             if not self.stream:
                 completion = await self._client.chat.completions.create(
-                    model=self.model, messages=[], extra_body={"messages": messages, "response_format": response_format}
+                    model=self.model, messages=[], extra_body={"messages": messages, "response_format": response_format},
+                    extra_headers=headers,
                 )
                 if not completion.choices:
                     return _Completion("", completion.usage.total_tokens if completion.usage else None, None)
@@ -146,6 +154,7 @@ class LLMClient:
                     "response_format": response_format,
                     "stream_options": {"include_usage": True},
                 },
+                extra_headers=headers,
             ) as response:
                 streaming_started = True
                 return await _read_stream(response, on_text, text_due)
@@ -157,12 +166,23 @@ class LLMClient:
                 ) from None
             if timed_out:
                 # Raised by httpx itself while the stream is read, by the SDK before it starts.
-                raise TransientJobError("model_timeout", _TIMEOUT_MESSAGE) from None
+                raise TransientJobError("model_timeout", _TIMEOUT_MESSAGE, endpoint_down=True) from None
             if isinstance(error, openai.APIError):
                 raise classify_api_error(error, self.model) from None
-            raise TransientJobError("model_unreachable", f"The model endpoint could not be reached: {error}") from None
+            raise TransientJobError(
+                "model_unreachable", f"The model endpoint could not be reached: {error}", endpoint_down=True
+            ) from None
         except openai.APIError as error:
             raise classify_api_error(error, self.model) from None
+
+
+def request_headers() -> dict[str, str]:
+    """The headers every model call carries: the request it is made for, when there is one."""
+    request_id = current_request_id.get()
+    return {REQUEST_ID_HEADER: request_id} if request_id else {}
+
+
+_CUT_MESSAGE = "The model's answer stopped before it was complete (no [DONE] and no finish reason): the connection was cut."
 
 
 async def _lines(response: openai.AsyncAPIResponse) -> AsyncIterator[bytes]:
@@ -232,6 +252,10 @@ async def _read_stream(
             break
         if on_text is not None and (text_due is None or text_due()):
             await on_text("".join(parts))
+    if not done and finish_reason is None and received <= MAX_OUTPUT_CHARS:
+        # A stream that ends without [DONE] or a finish reason was cut (a proxy's idle time-out, a
+        # restarted server): what arrived is a fragment, not a bad answer, and another attempt may succeed.
+        raise TransientJobError("model_connection_dropped", _CUT_MESSAGE)
     return _Completion("".join(parts)[:MAX_OUTPUT_CHARS], tokens, finish_reason)
 
 
@@ -262,9 +286,9 @@ _TIMEOUT_MESSAGE = "The model did not answer in time."
 
 def classify_api_error(error: openai.APIError, model: str) -> TransientJobError | PermanentJobError:
     if isinstance(error, openai.APITimeoutError):
-        return TransientJobError("model_timeout", _TIMEOUT_MESSAGE)
+        return TransientJobError("model_timeout", _TIMEOUT_MESSAGE, endpoint_down=True)
     if isinstance(error, openai.APIConnectionError):
-        return TransientJobError("model_unreachable", "The model endpoint could not be reached.")
+        return TransientJobError("model_unreachable", "The model endpoint could not be reached.", endpoint_down=True)
     if isinstance(error, openai.RateLimitError):
         return TransientJobError(
             "rate_limited", "The model endpoint is rate limiting requests (429).", _retry_after_seconds(error)
@@ -283,7 +307,9 @@ def classify_api_error(error: openai.APIError, model: str) -> TransientJobError 
         status = error.status_code
         if status in (408, 409) or status >= 500:
             return TransientJobError(
-                "model_server_error", f"The model endpoint failed ({status}).", _retry_after_seconds(error)
+                "model_server_error", f"The model endpoint failed ({status}).", _retry_after_seconds(error),
+                # A gateway's "nothing behind me" answers: with several jobs in a row, an outage (model_outage.py).
+                endpoint_down=status in (502, 503, 504),
             )
         return PermanentJobError("model_bad_request", f"The model endpoint refused the request ({status}): {_short(error)}")
     return TransientJobError("model_error", f"The model call failed: {_short(error)}")

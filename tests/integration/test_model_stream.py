@@ -15,7 +15,7 @@ from queue_tasks.errors import PermanentJobError, TransientJobError
 from queue_tasks.llm import MAX_OUTPUT_CHARS, LLMClient
 from queue_tasks.models import TitleList, TitlesInput
 from queue_tasks.titles import titles_prompt
-from tests.support.llm_server import LLMTestServer, drop_mid_stream, error, ok
+from tests.support.llm_server import LLMTestServer, cut_stream, drop_mid_stream, error, ok
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -130,6 +130,34 @@ def test_connection_dropped_mid_stream_is_transient(server):
         generate(server)
 
     assert raised.value.code == "model_connection_dropped"
+
+
+def test_a_stream_that_ends_without_done_or_finish_reason_is_a_dropped_connection_not_bad_output(server):
+    # The body ends cleanly at the HTTP level: only the missing [DONE] and finish reason tell it was cut.
+    server.push(cut_stream())
+
+    with pytest.raises(TransientJobError) as raised:
+        generate(server)
+
+    assert raised.value.code == "model_connection_dropped"
+    assert server.request_count == 1  # no repair call: a fragment is not an answer to repair
+
+
+def test_every_model_call_carries_its_request_id_header(server):
+    from queue_tasks.llm import current_request_id
+
+    async def run():
+        current_request_id.set("3f1c0c8e-0000-4000-8000-000000000001")
+        client = model_client(server)
+        try:
+            await client.generate(messages=MESSAGES, result_type=TitleList)
+        finally:
+            await client.close()
+
+    asyncio.run(run())
+
+    assert server.chat_requests[0].headers["x-inkwell-request-id"] == "3f1c0c8e-0000-4000-8000-000000000001"
+    assert [(c.request_id, c.outcome) for c in server.calls] == [("3f1c0c8e-0000-4000-8000-000000000001", "ok")]
 
 
 def test_model_going_silent_mid_stream_is_a_transient_time_out(server):

@@ -60,7 +60,7 @@ _ERROR_DETAILS = {
 class Behaviour:
     """How the server answers one chat request. Build these with the helper functions below."""
 
-    kind: Literal["ok", "error", "stall", "garbage", "drop_mid_stream", "schema_violation"]
+    kind: Literal["ok", "error", "stall", "garbage", "drop_mid_stream", "cut_stream", "schema_violation"]
     delay: float = 0.0  # seconds before a non-streaming answer
     delay_per_chunk: float = 0.0  # seconds before each streamed chunk
     chunks: int = 8  # content pieces in a streamed answer
@@ -100,10 +100,16 @@ def drop_mid_stream(*, chunks: int = 8) -> Behaviour:
     return Behaviour("drop_mid_stream", chunks=max(2, chunks))
 
 
+def cut_stream(*, chunks: int = 8) -> Behaviour:
+    """Stream part of the answer, then end the body cleanly with neither a finish reason nor ``[DONE]``
+    (a proxy's idle time-out, a restarted server): nothing at the HTTP level says it is incomplete."""
+    return Behaviour("cut_stream", chunks=max(2, chunks))
+
+
 # Content of a schema_violation answer: JSON, but none of the fields any of Inkwell's schemas asks for.
 SCHEMA_VIOLATION_CONTENT = json.dumps({"note": "Here is what you asked for", "items": "not a list"})
-FAULT_KINDS = ("rate_limited", "server_error_500", "server_error_503", "stall", "drop_mid_stream", "malformed_json",
-               "schema_violation")
+FAULT_KINDS = ("rate_limited", "server_error_500", "server_error_503", "stall", "drop_mid_stream", "cut_stream",
+               "malformed_json", "schema_violation")
 
 
 @dataclass(frozen=True)
@@ -130,6 +136,7 @@ class FaultInjection:
             "server_error_503": lambda: error(503),
             "stall": lambda: stall(self.stall_seconds),
             "drop_mid_stream": lambda: drop_mid_stream(),
+            "cut_stream": lambda: cut_stream(),
             "malformed_json": lambda: garbage(),
             "schema_violation": lambda: schema_violation(),
         }[kind]()
@@ -153,6 +160,15 @@ class RecordedRequest:
     headers: dict[str, str]  # lower-cased names, e.g. headers["authorization"] == "Bearer test-key"
     body: dict[str, Any] | None
     received_at: float = field(default_factory=time.monotonic)
+
+
+@dataclass(frozen=True)
+class Call:
+    """One chat or images call as the server answered it: its own per-request log."""
+
+    request_id: str | None  # the X-Inkwell-Request-Id header
+    outcome: str  # "ok", or the fault it was answered with ("rate_limited", "stall", "cut_stream", ...)
+    at: float = field(default_factory=time.time)
 
 
 @dataclass(frozen=True)
@@ -348,7 +364,7 @@ class _ChatHandler(BaseHTTPRequestHandler):
             return
 
         owner = self.server.owner
-        request_number, behaviour = owner._begin_chat()
+        request_number, behaviour = owner._begin_chat(self.headers.get("X-Inkwell-Request-Id"))
         try:
             self._answer_chat(body, request_number, behaviour)
         finally:
@@ -356,7 +372,8 @@ class _ChatHandler(BaseHTTPRequestHandler):
 
     def _answer_image(self) -> None:
         """An images API answer (one small PNG, base64), or the error or stall a fault injection drew."""
-        _, behaviour = self.server.owner._draw_fault()
+        kind, behaviour = self.server.owner._draw_fault()
+        self.server.owner._log_call(self.headers.get("X-Inkwell-Request-Id"), kind)
         if behaviour.kind == "error":
             self._send_error(behaviour.status, body=behaviour.body, retry_after=behaviour.retry_after)
         elif behaviour.kind == "stall":
@@ -392,7 +409,7 @@ class _ChatHandler(BaseHTTPRequestHandler):
             self._note_disconnect(request_number, behaviour, chunks_sent=0)
             self.close_connection = True
             return
-        if behaviour.kind != "drop_mid_stream":
+        if behaviour.kind not in ("drop_mid_stream", "cut_stream"):
             self._send_json(200, reply.completion())
             return
         # Promise the whole body, deliver half of it, hang up: the client sees an incomplete response.
@@ -403,7 +420,7 @@ class _ChatHandler(BaseHTTPRequestHandler):
 
     def _stream_chat(self, reply: _ChatReply, request_number: int, behaviour: Behaviour) -> None:
         events = reply.stream_events(behaviour.chunks)
-        if behaviour.kind == "drop_mid_stream":
+        if behaviour.kind in ("drop_mid_stream", "cut_stream"):
             events = events[:3]  # the role chunk and two content pieces
 
         headers = {"Transfer-Encoding": "chunked", "Cache-Control": "no-cache"}
@@ -540,6 +557,13 @@ class _ChatReply:
         return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
 
 
+def _scripted_outcome(behaviour: Behaviour) -> str:
+    """A scripted behaviour under the names fault injection uses, for the per-call log."""
+    if behaviour.kind == "error":
+        return {429: "rate_limited"}.get(behaviour.status, f"server_error_{behaviour.status}")
+    return {"garbage": "malformed_json"}.get(behaviour.kind, behaviour.kind)
+
+
 def _split(content: str, pieces: int) -> list[str]:
     """Split ``content`` into exactly ``pieces`` consecutive parts (some empty if it is short)."""
     size, extra = divmod(len(content), pieces)
@@ -575,6 +599,8 @@ class LLMTestServer:
         self._rng = random.Random(faults.seed if faults else None)
         self.model = model
         self.requests: list[RecordedRequest] = []
+        # Every chat and images call with its X-Inkwell-Request-Id and outcome, in order of arrival.
+        self.calls: list[Call] = []
         self.disconnects: list[Disconnect] = []
         self.disconnected = threading.Event()
         self._address = (host, port)
@@ -590,8 +616,10 @@ class LLMTestServer:
     # Lifecycle
 
     def start(self) -> LLMTestServer:
+        """Start serving; started again after `stop()` (an outage), it listens on the same port."""
         self._stopping.clear()
         self._httpd = _HTTPServer(self, self._address)
+        self._address = (self._address[0], self._httpd.server_address[1])
         self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
                                         name="llm-test-server", daemon=True)
         self._thread.start()
@@ -681,14 +709,16 @@ class LLMTestServer:
 
     # Called from handler threads
 
-    def _begin_chat(self) -> tuple[int, Behaviour]:
+    def _begin_chat(self, request_id: str | None = None) -> tuple[int, Behaviour]:
         with self._changed:
             self._request_count += 1
             self._active_requests += 1
             if self._script:
                 behaviour = self._script.popleft()
+                kind = _scripted_outcome(behaviour)
             else:
-                behaviour = self._draw_fault_locked()[1]
+                kind, behaviour = self._draw_fault_locked()
+            self.calls.append(Call(request_id, kind))
             self._changed.notify_all()
             return self._request_count, behaviour
 
@@ -702,6 +732,10 @@ class LLMTestServer:
         kind, behaviour = self.faults.draw(self._rng)
         self.fault_counts[kind] += 1
         return kind, behaviour
+
+    def _log_call(self, request_id: str | None, kind: str) -> None:
+        with self._changed:
+            self.calls.append(Call(request_id, kind))
 
     def _end_chat(self) -> None:
         with self._changed:
