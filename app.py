@@ -17,6 +17,7 @@ from console_ui import (
     forget_submission,
     is_duplicate_submission,
     page_header,
+    show_model_outage,
     show_unavailable,
     show_workers,
     status_badge,
@@ -202,6 +203,7 @@ def overview() -> None:
 
 st.set_page_config(page_title="Inkwell", page_icon=":material/edit_note:", layout="wide")
 user = page_header("Inkwell")
+show_model_outage()
 requests_tab, overview_tab = st.tabs(["Requests", "Overview"])
 with requests_tab:
     if can_submit(user):

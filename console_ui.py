@@ -27,6 +27,7 @@ from procrastinate.manager import JobManager
 from db.connection import QueueUnavailable, console_connection, open_pool
 from db.live import LiveRequest
 from db.people import User, acting_as, authenticate, find_oidc_user, get_user
+from db.queues import model_outage
 from db.requests import GenerationRequest
 from inkwell_settings import get_settings
 from queue_tasks.actions import job_manager_for
@@ -304,6 +305,25 @@ def show_model_banner() -> None:
             "(and `INKWELL_LLM_API_KEY`) to use OpenAI, Ollama, vLLM or a llama.cpp server.",
             icon=":material/cloud_off:",
         )
+
+
+def show_model_outage() -> None:
+    """A banner while the workers find the model endpoint down (Home, Live, Workers and queues):
+    since when and how many requests wait. Nothing while it is up or the database cannot say."""
+    try:
+        with database() as conn:
+            outage = model_outage(conn)
+    except QueueUnavailable:
+        return  # the page says the queue is unavailable
+    if outage is None:
+        return
+    since = outage.down_since.astimezone(browser_zone()).strftime("%H:%M")
+    st.warning(
+        f"**Model endpoint unreachable since {since} — {plural(outage.waiting, 'request')} waiting.** "
+        "Workers start no model calls while it is down and try it again now and then; they resume by "
+        "themselves when it answers. Waiting spends none of a request's attempts.",
+        icon=":material/cloud_off:",
+    )
 
 
 def browser_zone() -> dt.tzinfo:

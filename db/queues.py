@@ -52,6 +52,20 @@ class WorkerStatus(BaseModel):
     running_jobs: int
 
 
+class ModelOutage(BaseModel):
+    """The model endpoint is down (migration 0060): since when, how many model jobs wait, its last error."""
+
+    down_since: dt.datetime
+    waiting: int
+    last_error: str | None
+
+
+def model_outage(conn: psycopg.Connection) -> ModelOutage | None:
+    """The model endpoint's outage as the workers recorded it, or None while it is up."""
+    with conn.cursor(row_factory=class_row(ModelOutage)) as cur:
+        return cur.execute(QUERIES["model_outage"]).fetchone()
+
+
 class QueueNameError(ValueError):
     """The queue name cannot be used; nothing was changed."""
 

@@ -121,24 +121,32 @@ async def record_progress(
     conn: psycopg.AsyncConnection,
     request_id: uuid.UUID | str,
     *,
+    job_id: int,
+    worker_id: int | None,
     progress: int,
     step: str,
     eta_seconds: int | None,
     partial_text: str | None,
-) -> None:
-    await conn.execute(
+) -> bool | None:
+    """Write a running job's progress. Whether its cancellation was asked for, or None (nothing
+    written) when the job is not the request's or no longer runs under this worker."""
+    cur = await conn.execute(
         QUERIES["record_progress"],
         {
             "request_id": request_id,
+            "job_id": job_id,
+            "worker_id": worker_id,
             "progress": max(0, min(100, progress)),
             "step": step,
             "eta_seconds": eta_seconds,
             "partial_text": partial_text,
         },
     )
+    row = await cur.fetchone()
+    return None if row is None else bool(row[0])
 
 
-async def store_result(
+async def finish_request_job(
     conn: psycopg.AsyncConnection,
     request_id: uuid.UUID | str,
     *,
@@ -147,11 +155,13 @@ async def store_result(
     result: dict[str, Any],
     model_name: str,
     offline_model: bool,
-    tokens_used: int | None = None,
+    tokens_used: int | None,
+    model_answered: bool,
 ) -> bool:
-    """Store the result; False (nothing written) when the job no longer runs under this worker."""
+    """Store the result and end the job `succeeded`, in the caller's transaction (migration 0060).
+    False (nothing written) when the job is not the request's or no longer runs under this worker."""
     cur = await conn.execute(
-        QUERIES["store_result"],
+        QUERIES["finish_request_job"],
         {
             "request_id": request_id,
             "job_id": job_id,
@@ -160,15 +170,37 @@ async def store_result(
             "model_name": model_name,
             "offline_model": offline_model,
             "tokens_used": tokens_used,
+            "model_answered": model_answered,
         },
     )
-    return await cur.fetchone() is not None
+    return bool((await cur.fetchone())[0])
 
 
-async def record_error(
-    conn: psycopg.AsyncConnection, request_id: uuid.UUID | str, *, error_code: str, error_message: str
-) -> None:
-    await conn.execute(
-        QUERIES["record_error"],
-        {"request_id": request_id, "error_code": error_code, "error_message": error_message},
+async def end_failed_attempt(
+    conn: psycopg.AsyncConnection,
+    request_id: uuid.UUID | str,
+    *,
+    job_id: int,
+    worker_id: int | None,
+    code: str,
+    message: str,
+    retry_at: dt.datetime | None,
+    endpoint_down: bool,
+    model_answered: bool,
+) -> str | None:
+    """Record a failed attempt and end or re-queue its job, in one statement (migration 0060): the job's
+    new status (todo, failed, aborted, held), or None when it was not this worker's to end."""
+    cur = await conn.execute(
+        QUERIES["end_failed_attempt"],
+        {
+            "request_id": request_id,
+            "job_id": job_id,
+            "worker_id": worker_id,
+            "code": code,
+            "message": message,
+            "retry_at": retry_at,
+            "endpoint_down": endpoint_down,
+            "model_answered": model_answered,
+        },
     )
+    return (await cur.fetchone())[0]

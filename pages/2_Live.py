@@ -16,6 +16,7 @@ from console_ui import (
     get_job_manager,
     may_act_on,
     page_header,
+    show_model_outage,
     show_unavailable,
     status_badge,
 )
@@ -166,5 +167,6 @@ def live_requests(filters: LiveFilters) -> None:
 
 st.set_page_config(page_title="Live · Inkwell", page_icon=":material/monitoring:", layout="wide")
 page_header("Live")
+show_model_outage()
 st.caption("Requests waiting or running, newest first. The list refreshes itself every second.")
 live_requests(chosen_filters())

@@ -13,6 +13,7 @@ from console_ui import (
     escape_markdown,
     page_header,
     runs_the_queue,
+    show_model_outage,
     show_unavailable,
     show_workers,
 )
@@ -105,6 +106,7 @@ def queues_and_workers() -> None:
 
 st.set_page_config(page_title="Workers and queues · Inkwell", page_icon=":material/engineering:", layout="wide")
 user = page_header("Workers and queues", roles=(*QUEUE_RUNNERS, "analyst"))
+show_model_outage()
 st.caption(
     "Pausing a queue stops every worker from starting its jobs (jobs already running finish); "
     "resuming lets them start at once."

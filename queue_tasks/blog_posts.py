@@ -17,7 +17,6 @@ from typing import Annotated, Literal
 
 import psycopg
 from procrastinate import JobContext
-from psycopg_pool import AsyncConnectionPool
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 from db.posts import claim_post_image_request, get_post_image_request_id, insert_follow_up_request, save_post
@@ -28,7 +27,7 @@ from queue_tasks.llm import LLMClient
 from queue_tasks.models import _clean_text, cut_block, cut_text
 from queue_tasks.procrastinate_app import app
 from queue_tasks.progress import JobProgress
-from queue_tasks.runner import retry_strategy, run_request
+from queue_tasks.runner import on_ending, retry_strategy, run_request
 
 logger = logging.getLogger("inkwell.jobs")
 
@@ -259,9 +258,7 @@ def _add_tokens(total: int | None, more: int | None) -> int | None:
     return (total or 0) + (more or 0)
 
 
-async def write_blog_post(
-    request: GenerationRequest, llm: LLMClient, progress: JobProgress, *, pool: AsyncConnectionPool
-) -> BlogPostResult:
+async def write_blog_post(request: GenerationRequest, llm: LLMClient, progress: JobProgress) -> BlogPostResult:
     data = BlogPostInput.model_validate(request.input)
     tokens: int | None = None
 
@@ -317,30 +314,35 @@ async def write_blog_post(
     )
     if data.auto_save:
         await progress.set_step("Saving the post…", 97)
-        async with pool.connection() as conn:
-            saved = await save_post(
-                conn,
-                request_id=request.id,
-                title=result.title,
-                subheader=data.subheader,
-                meta_description=result.meta_description,
-                outline=[s.model_dump() for s in result.outline],
-                body_markdown=result.body_markdown,
-                word_count=result.word_count,
-                organization=data.organization,
-                status=data.status,
-            )
-        result.post_id = saved.id
-        if data.include_visuals:
-            result.image_request_id = await queue_post_image(pool, request, result)
+        # The post (and its image request) commit with the result and the job's end, or not at all.
+        on_ending(functools.partial(_save_post, request=request, data=data))
     return result
 
 
-async def queue_post_image(pool: AsyncConnectionPool, request: GenerationRequest, post: BlogPostResult) -> uuid.UUID:
+async def _save_post(conn, result: BlogPostResult, *, request: GenerationRequest, data: BlogPostInput) -> None:
+    saved = await save_post(
+        conn,
+        request_id=request.id,
+        title=result.title,
+        subheader=data.subheader,
+        meta_description=result.meta_description,
+        outline=[s.model_dump() for s in result.outline],
+        body_markdown=result.body_markdown,
+        word_count=result.word_count,
+        organization=data.organization,
+        status=data.status,
+    )
+    result.post_id = saved.id
+    if data.include_visuals:
+        result.image_request_id = await queue_post_image(conn, request, result)
+
+
+async def queue_post_image(conn: psycopg.AsyncConnection, request: GenerationRequest, post: BlogPostResult) -> uuid.UUID:
     """Queue the post's image request, once per post: a re-run finds the one already queued.
 
-    The request row, its job and the post's image_request_id are written in one transaction; the
-    post is claimed with `WHERE image_request_id IS NULL`, so two runs can never both queue one.
+    The request row, its job and the post's image_request_id are written in the caller's transaction
+    (the one that ends the blog post's job); the post is claimed with `WHERE image_request_id IS NULL`,
+    so two runs can never both queue one.
     """
     assert post.post_id is not None
     image_request_id = uuid.uuid4()
@@ -350,39 +352,38 @@ async def queue_post_image(pool: AsyncConnectionPool, request: GenerationRequest
         parent_request_id=request.id,
         description=f"{post.title}. {post.meta_description}"[:1_000],
     )
-    async with pool.connection() as conn:
-        existing = await get_post_image_request_id(conn, post.post_id)
-        if existing is not None:
-            return existing
-        async with conn.transaction() as tx:
-            job_id = await make_post_image.configure(connection=conn, queue=request.queue_name).defer_async(
-                request_id=str(image_request_id)
-            )
-            await insert_follow_up_request(
-                conn,
-                NewRequest(
-                    id=image_request_id,
-                    kind=IMAGE_KIND,
-                    input=data.model_dump(mode="json"),
-                    requested_by=request.requested_by,
-                    queue_name=request.queue_name,
-                    scheduled_at=None,
-                    job_id=job_id,
-                ),
-            )
-            claimed = await claim_post_image_request(conn, post.post_id, image_request_id)
-            if not claimed:
-                # Another run queued the image first: undo this request and its job.
-                raise psycopg.Rollback(tx)
-        if claimed:
-            logger.info("request %s: image request %s (job %s) queued for post %s", request.id, image_request_id, job_id, post.post_id)
-            return image_request_id
-        return await get_post_image_request_id(conn, post.post_id)
+    existing = await get_post_image_request_id(conn, post.post_id)
+    if existing is not None:
+        return existing
+    async with conn.transaction() as tx:
+        job_id = await make_post_image.configure(connection=conn, queue=request.queue_name).defer_async(
+            request_id=str(image_request_id)
+        )
+        await insert_follow_up_request(
+            conn,
+            NewRequest(
+                id=image_request_id,
+                kind=IMAGE_KIND,
+                input=data.model_dump(mode="json"),
+                requested_by=request.requested_by,
+                queue_name=request.queue_name,
+                scheduled_at=None,
+                job_id=job_id,
+            ),
+        )
+        claimed = await claim_post_image_request(conn, post.post_id, image_request_id)
+        if not claimed:
+            # Another run queued the image first: undo this request and its job.
+            raise psycopg.Rollback(tx)
+    if claimed:
+        logger.info("request %s: image request %s (job %s) queued for post %s", request.id, image_request_id, job_id, post.post_id)
+        return image_request_id
+    return await get_post_image_request_id(conn, post.post_id)
 
 
 @app.task(name="inkwell.write_blog_post", pass_context=True, retry=retry_strategy())
 async def write_blog_post_task(context: JobContext, request_id: str) -> dict:
-    return await run_request(context, request_id, functools.partial(write_blog_post, pool=context.app.connector.pool))
+    return await run_request(context, request_id, write_blog_post)
 
 
 # --- The offline model's answers for these schemas -------------------------------------------------

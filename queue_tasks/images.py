@@ -28,7 +28,7 @@ from queue_tasks.errors import PermanentJobError
 from queue_tasks.llm import LLMClient, classify_api_error, request_headers
 from queue_tasks.procrastinate_app import app
 from queue_tasks.progress import JobProgress
-from queue_tasks.runner import retry_strategy, run_request
+from queue_tasks.runner import on_ending, retry_strategy, run_request
 
 KIND = "post_image"
 MAX_IMAGE_BYTES = 20_000_000
@@ -165,7 +165,9 @@ async def make_image(
         model = settings.image_model
     content_type, width, height = describe_image(image)
     await progress.set_step("Saving the image…", 90)
-    async with pool.connection() as conn:
+
+    async def save(conn, _result) -> None:
+        # With the result and the job's end, in one transaction.
         await save_post_image(
             conn,
             post_id=post.id,
@@ -176,6 +178,8 @@ async def make_image(
             height=height,
             description=image_prompt(data),
         )
+
+    on_ending(save)
     return PostImageResult(
         post_id=post.id,
         parent_request_id=data.parent_request_id,

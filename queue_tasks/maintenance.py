@@ -6,7 +6,6 @@ import logging
 
 from procrastinate import JobContext
 
-from db.requests import record_error
 from inkwell_settings import get_settings
 from queue_tasks.procrastinate_app import app
 
@@ -26,7 +25,8 @@ async def requeue_stalled_jobs(context: JobContext, timestamp: int) -> int:
     """Jobs of a worker that stopped beating (killed, machine lost) go back to the queue.
 
     This is Procrastinate's documented recipe (heartbeats + retry_job). A job that already used
-    its attempts is failed with a code instead, so a job that kills its worker cannot loop. Each
+    its attempts is failed as `worker_lost` instead (with the number of attempts its worker really
+    died on), so a job that kills its worker cannot loop. Each
     job is ended only while it still runs under the silent worker (job_manager.py): one that
     finished or was re-queued meanwhile is left alone. Returns how many jobs were re-queued or failed.
     """
@@ -40,31 +40,19 @@ async def requeue_stalled_jobs(context: JobContext, timestamp: int) -> int:
         except Exception:
             # One job's trouble (a database hiccup) must not leave the others stalled until the next check.
             logger.exception("job %s: could not be re-queued; the next check tries again", job.id)
+    # Their jobs back in the queue, the dead workers' rows go (Procrastinate prunes only when a worker starts).
+    pruned = await manager.prune_dead_workers(settings.stalled_worker_seconds)
+    if pruned:
+        logger.info("removed the rows of dead workers %s", ", ".join(map(str, pruned)))
     return handled
 
 
 async def _requeue_or_fail(context: JobContext, job, max_attempts: int) -> bool:
-    manager = context.app.job_manager
-    if job.attempts + 1 < max_attempts:
-        status = await manager.requeue_stalled_job(job)
-        if status == "todo":
-            logger.warning("job %s: its worker stopped responding, re-queued", job.id)
-        elif status == "aborted":
-            logger.warning("job %s: its worker stopped responding; its cancellation was asked for, so it ends cancelled", job.id)
-        return status is not None
-    status = await manager.fail_stalled_job(job)
-    if status == "aborted":
+    status = await context.app.job_manager.end_stalled_job(job, max_attempts)
+    if status == "todo":
+        logger.warning("job %s: its worker stopped responding, re-queued", job.id)
+    elif status == "aborted":
         logger.warning("job %s: its worker stopped responding; its cancellation was asked for, so it ends cancelled", job.id)
-    if status != "failed":
-        return status is not None
-    request_id = job.task_kwargs.get("request_id")
-    if request_id:
-        async with context.app.connector.pool.connection() as conn:
-            await record_error(
-                conn,
-                request_id,
-                error_code="worker_lost",
-                error_message=f"The worker running this job stopped responding {job.attempts + 1} times.",
-            )
-    logger.warning("job %s: worker lost again, failed after %d attempts", job.id, job.attempts + 1)
-    return True
+    elif status == "failed":
+        logger.warning("job %s: its worker stopped responding on its last attempt (%d); failed as worker_lost", job.id, job.attempts + 1)
+    return status is not None

@@ -15,20 +15,30 @@ import logging
 import time
 import uuid
 
+from procrastinate.exceptions import JobAborted
 from psycopg_pool import AsyncConnectionPool
 
 from db.requests import record_progress
+from queue_tasks.errors import PermanentJobError
 
 logger = logging.getLogger("inkwell.jobs")
 
 # Partial text shown while a job streams: the tail is what a person watches.
 PARTIAL_TEXT_CHARS = 2_000
 
+# The code of a job whose request was taken away from it meanwhile (its worker went silent and the
+# job was re-queued and started elsewhere): it stops; nothing of it is written.
+JOB_NOT_OWNED = "job_not_owned"
+
 
 class JobProgress:
-    def __init__(self, pool: AsyncConnectionPool, request_id: uuid.UUID, *, min_interval: float):
+    def __init__(
+        self, pool: AsyncConnectionPool, request_id: uuid.UUID, *, job_id: int, worker_id: int | None, min_interval: float
+    ):
         self._pool = pool
         self._request_id = request_id
+        self._job_id = job_id
+        self._worker_id = worker_id
         self._min_interval = min_interval
         self._last_write = time.monotonic()  # the first window opens as the job starts
         self.step = "Starting"
@@ -81,15 +91,26 @@ class JobProgress:
         self.writes += 1
 
     async def _store(self, eta_seconds: int | None, partial_text: str | None) -> None:
+        """Write progress; stop the job when the job row says its cancellation was asked for, or when
+        the request is no longer this job's under this worker (every write from a job is checked)."""
         async with self._pool.connection() as conn:
-            await record_progress(
+            abort_requested = await record_progress(
                 conn,
                 self._request_id,
+                job_id=self._job_id,
+                worker_id=self._worker_id,
                 progress=self.progress,
                 step=self.step,
                 eta_seconds=eta_seconds,
                 partial_text=partial_text,
             )
+        if abort_requested is None:
+            raise PermanentJobError(
+                JOB_NOT_OWNED, f"Job {self._job_id} no longer runs this request under worker {self._worker_id}; it stopped."
+            )
+        if abort_requested:
+            logger.info("request %s job %s: its cancellation was asked for (job row); stopping", self._request_id, self._job_id)
+            raise JobAborted()
 
     def _schedule_flush(self) -> None:
         if self._flush_timer is not None or self._job_ended:
@@ -115,6 +136,8 @@ class JobProgress:
     async def _store_step(self, eta_seconds: int | None) -> None:
         try:
             await self._store(eta_seconds, None)
+        except (JobAborted, PermanentJobError):
+            pass  # the job's next write from its own task says so and stops it
         except Exception as error:  # progress is for the eye; the job itself must not fail on it
             logger.warning("request %s: progress step not written: %s", self._request_id, error)
 

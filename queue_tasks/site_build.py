@@ -37,7 +37,7 @@ from queue_tasks.models import _clean_text, cut_block, cut_text, describe_valida
 from queue_tasks.offline_model import ANSWER_WRITERS, _field, _headline_case
 from queue_tasks.procrastinate_app import app
 from queue_tasks.progress import JobProgress
-from queue_tasks.runner import retry_strategy, run_request
+from queue_tasks.runner import on_ending, retry_strategy, run_request
 
 logger = logging.getLogger("inkwell.jobs")
 
@@ -481,7 +481,11 @@ async def write_section(request: GenerationRequest, llm: LLMClient, progress: Jo
     answer = await llm.generate(messages=section_prompt(data, context), result_type=SiteSectionContent, on_text=on_text, text_due=progress.write_due)
     await progress.set_step("Saving the section", 95)
     content = answer.parsed.model_dump(mode="json")
-    async with pool.connection() as conn:
+    result = _result(data, 0, content, model=answer.model, offline=answer.offline_model)
+    result.tokens_used = answer.tokens_used
+
+    async def save(conn, result: SiteSectionResult) -> None:
+        # The version commits with the result and the job's end, in one transaction.
         version = await sites.write_generated_version(
             conn,
             entity_id=entity,
@@ -495,8 +499,9 @@ async def write_section(request: GenerationRequest, llm: LLMClient, progress: Jo
             model_name=answer.model,
             offline_model=answer.offline_model,
         )
-    result = _result(data, version.version, version.content, model=answer.model, offline=answer.offline_model)
-    result.tokens_used = answer.tokens_used
+        result.version = version.version
+
+    on_ending(save)
     return result
 
 

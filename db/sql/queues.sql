@@ -3,6 +3,12 @@
 SELECT id, status, task_name, priority, lock, queueing_lock, args, scheduled_at, queue_name, attempts, worker_id
     FROM inkwell.fetch_job_unless_paused(%(queues)s::varchar[], %(worker_id)s);
 
+-- fetch_job --
+-- What workers fetch through: the pause-aware fetch that also holds model jobs back while the
+-- model endpoint is down, letting one through per probe (migration 0060).
+SELECT id, status, task_name, priority, lock, queueing_lock, args, scheduled_at, queue_name, attempts, worker_id
+    FROM inkwell.fetch_job_v2(%(queues)s::varchar[], %(worker_id)s);
+
 -- queue_summaries --
 -- Per queue: jobs waiting (due now), scheduled for later, running, requests failed in the last hour, and its pause.
 WITH jobs AS (

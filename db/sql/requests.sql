@@ -49,45 +49,19 @@ SELECT * FROM inkwell.requests WHERE id = %(request_id)s
 SELECT * FROM inkwell.requests ORDER BY created_at DESC, id DESC LIMIT %(limit)s
 
 -- record_progress --
--- A running job reports how far it got; ignored once the job is no longer running.
-UPDATE inkwell.requests
-   SET progress = greatest(progress, %(progress)s),
+-- A running job reports how far it got: written only by the job the request is linked to, while it
+-- runs under this worker. Returns whether the job's cancellation was asked for (the job row decides);
+-- no row when the job is not this worker's (any more).
+UPDATE inkwell.requests AS r
+   SET progress = greatest(r.progress, %(progress)s),
        current_step = %(step)s,
        eta_seconds = %(eta_seconds)s,
        partial_text = %(partial_text)s,
        updated_at = now()
- WHERE id = %(request_id)s AND status = 'running'
-
--- store_result --
--- Keep the result of a request. Writing it again (a re-run after a crash) replaces, never adds.
--- Only the worker now running the request's job writes (a silent worker's job may have been
--- re-queued and started elsewhere); returns no row otherwise.
-UPDATE inkwell.requests
-   SET result = %(result)s,
-       model_name = %(model_name)s,
-       offline_model = %(offline_model)s,
-       tokens_used = %(tokens_used)s,
-       progress = 100,
-       current_step = 'Saving result',
-       eta_seconds = NULL,
-       partial_text = NULL,
-       error_code = NULL,
-       error_message = NULL,
-       updated_at = now()
- WHERE id = %(request_id)s
-   AND job_id = %(job_id)s
-   AND EXISTS (SELECT 1 FROM procrastinate_jobs j
-                WHERE j.id = %(job_id)s AND j.status = 'doing' AND j.worker_id IS NOT DISTINCT FROM %(worker_id)s)
-RETURNING id
-
--- record_error --
--- Why the latest attempt of a request failed (the status itself comes from the queue).
-UPDATE inkwell.requests
-   SET error_code = %(error_code)s,
-       error_message = %(error_message)s,
-       eta_seconds = NULL,
-       updated_at = now()
- WHERE id = %(request_id)s
+  FROM procrastinate_jobs AS j
+ WHERE r.id = %(request_id)s AND r.job_id = %(job_id)s AND r.status = 'running'
+   AND j.id = %(job_id)s AND j.status = 'doing' AND j.worker_id IS NOT DISTINCT FROM %(worker_id)s
+RETURNING j.abort_requested
 
 -- lock_request --
 -- One request by id, locked for the rest of the transaction (cancel and retry decide on its state).

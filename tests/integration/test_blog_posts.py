@@ -184,9 +184,9 @@ def test_include_visuals_queues_one_image_request_as_a_child_of_the_post(db, sta
     assert child.result["placeholder"] is True
 
 
-def test_post_and_image_are_saved_exactly_once_when_the_worker_is_killed_after_saving(db, start_worker):
-    # Hold the first attempt after the post and its image request are committed, just before its
-    # result is stored, so the kill lands between "saved" and "job finished".
+def test_post_and_image_are_saved_exactly_once_when_the_worker_is_killed_while_ending_the_job(db, start_worker):
+    # Hold the first attempt inside the transaction that ends its job (post, image request, result and
+    # the job's status together), so the kill lands in the middle of it: nothing of it may remain.
     db.execute(
         "CREATE FUNCTION public.hold_first_result() RETURNS trigger LANGUAGE plpgsql AS $$ "
         "BEGIN PERFORM pg_sleep(5); RETURN NEW; END $$"
@@ -201,15 +201,11 @@ def test_post_and_image_are_saved_exactly_once_when_the_worker_is_killed_after_s
     request_id = submit(db, blog_input(include_visuals=True))
     doomed = start_worker(extra_env={**OFFLINE, **FAST_STALL_DETECTION})
     wait_for(
-        lambda: db.execute(
-            "SELECT 1 FROM inkwell.posts WHERE request_id = %s AND image_request_id IS NOT NULL", (request_id,)
-        ).fetchone(),
-        timeout=30, message="the post and its image request to be saved",
-    )
-    wait_for(
         lambda: db.execute("SELECT 1 FROM pg_stat_activity WHERE wait_event = 'PgSleep'").fetchone(),
-        timeout=10, message="the first attempt to be held before storing its result",
+        timeout=30, message="the first attempt to be held while ending its job",
     )
+    assert db.execute("SELECT count(*) FROM inkwell.posts WHERE request_id = %s", (request_id,)).fetchone()[0] == 0, \
+        "the post commits with the result, not before it"
     doomed.kill()
 
     survivor = start_worker(extra_env={**OFFLINE, **FAST_STALL_DETECTION})
@@ -391,7 +387,12 @@ def test_two_runs_queueing_a_post_image_at_once_queue_exactly_one(db, database_u
 
     async def race():
         async with AsyncConnectionPool(database_url, min_size=2, max_size=4, open=False) as pool:
-            return await asyncio.gather(*(queue_post_image(pool, request, post) for _ in range(4)))
+            async def one_run():
+                # Each run queues it in the transaction that ends its own job.
+                async with pool.connection() as conn, conn.transaction():
+                    return await queue_post_image(conn, request, post)
+
+            return await asyncio.gather(*(one_run() for _ in range(4)))
 
     queued = asyncio.run(race())
 

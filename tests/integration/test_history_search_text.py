@@ -91,7 +91,7 @@ def test_progress_writes_and_status_changes_do_not_compute_the_search_text_again
         for request_id in request_ids:
             for step in range(3):
                 db.execute(QUERIES["record_progress"], {
-                    "request_id": request_id, "progress": 20 * (step + 1), "step": "Generating titles…",
+                    "request_id": request_id, "job_id": get_request(db, request_id).job_id, "worker_id": None, "progress": 20 * (step + 1), "step": "Generating titles…",
                     "eta_seconds": 3 - step, "partial_text": "Compost " * step,
                 })
         run_jobs(db, request_ids, "succeeded")
@@ -114,7 +114,7 @@ def test_progress_writes_stay_heap_only_updates(db):
         updated_before, hot_before = updates_so_far(db)
         for step in range(5):
             db.execute(QUERIES["record_progress"], {
-                "request_id": request_ids[0], "progress": 10 * (step + 1), "step": "Generating titles…",
+                "request_id": request_ids[0], "job_id": get_request(db, request_ids[0]).job_id, "worker_id": None, "progress": 10 * (step + 1), "step": "Generating titles…",
                 "eta_seconds": 5 - step, "partial_text": "text so far " * step,
             })
         updated, hot = updates_so_far(db)

@@ -53,10 +53,12 @@ def progress_log(db: psycopg.Connection) -> list[tuple]:
 
 def run_job(database_url: str, request_id: uuid.UUID, job, *, interval: float = DEFAULT_INTERVAL, linger: float = 0.0):
     """Run `job(progress)` in a task of its own, as the worker does; wait `linger` s after it ended."""
+    with psycopg.connect(database_url) as conn:
+        job_id = get_request(conn, request_id).job_id  # its progress writes are checked against it
 
     async def main():
         async with AsyncConnectionPool(database_url, min_size=1, max_size=2, open=False) as pool:
-            progress = JobProgress(pool, request_id, min_interval=interval)
+            progress = JobProgress(pool, request_id, job_id=job_id, worker_id=None, min_interval=interval)
             started = time.monotonic()
             result = await asyncio.create_task(job(progress))
             seconds = time.monotonic() - started
