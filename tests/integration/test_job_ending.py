@@ -158,3 +158,23 @@ def test_a_cancel_outside_the_console_is_audited_with_the_database_role(db):
     assert entry[0] == "system" and entry[1] == "job.abort_requested"
     assert entry[2]["database_role"] == db.execute("SELECT session_user").fetchone()[0]
     assert entry[2]["request_id"] == str(request_id)
+
+
+def test_a_killed_workers_row_is_removed_once_its_job_is_requeued(db, start_worker, llm_server):
+    fast = {"INKWELL_STALLED_WORKER_SECONDS": "2", "INKWELL_STALLED_CHECK_SECONDS": "1"}
+    llm_server.set_script([ok(delay_per_chunk=1.0, chunks=60)])
+    request_id = submit_titles_request(db, TitlesInput(topic="school lunches"), requested_by="ana")
+    doomed = start_worker(extra_env=fast)
+    wait_for(lambda: get_request(db, request_id).status == "running" and llm_server.active_requests, timeout=30)
+    dead_worker = db.execute("SELECT worker_id FROM procrastinate_jobs WHERE id = %s",
+                             (get_request(db, request_id).job_id,)).fetchone()[0]
+    survivor = start_worker(extra_env=fast)
+    wait_for(lambda: db.execute("SELECT count(*) FROM procrastinate_workers").fetchone()[0] == 2, timeout=30)
+    doomed.kill()
+
+    request = finished(db, request_id)
+
+    assert request.status == "succeeded", survivor.log
+    wait_for(lambda: db.execute("SELECT 1 FROM procrastinate_workers WHERE id = %s", (dead_worker,)).fetchone() is None,
+             timeout=10, message="the dead worker's row to be removed")
+    assert f"removed the rows of dead workers {dead_worker}" in survivor.log
