@@ -187,6 +187,7 @@ async def end_failed_attempt(
     retry_at: dt.datetime | None,
     endpoint_down: bool,
     model_answered: bool,
+    endpoint_not_answering: bool = False,
 ) -> str | None:
     """Record a failed attempt and end or re-queue its job, in one statement (migration 0060): the job's
     new status (todo, failed, aborted, held), or None when it was not this worker's to end."""
@@ -201,6 +202,7 @@ async def end_failed_attempt(
             "retry_at": retry_at,
             "endpoint_down": endpoint_down,
             "model_answered": model_answered,
+            "endpoint_not_answering": endpoint_not_answering,
         },
     )
     return (await cur.fetchone())[0]

@@ -87,6 +87,17 @@ class LLMClient:
     async def close(self) -> None:
         await self._client.close()
 
+    async def endpoint_answers(self, timeout: float = 5.0) -> bool:
+        """Whether the endpoint answers at all (its model list; any answer but 502/503/504 counts): asked
+        before a failure that looks like an outage is made a request's final one (runner.py)."""
+        try:
+            await self._client.with_options(timeout=timeout).models.list()
+        except (openai.APIConnectionError, httpx2.TransportError):
+            return False
+        except openai.APIStatusError as error:
+            return error.status_code not in (502, 503, 504)
+        return True
+
     async def generate(
         self,
         *,

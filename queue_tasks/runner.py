@@ -193,11 +193,15 @@ async def _end_failed(context: JobContext, request_id: str, attempt: int, error:
     if decision is not None and retry_at is None:
         retry_at = dt.datetime.now(dt.timezone.utc)
     endpoint_down = isinstance(error, TransientJobError) and error.endpoint_down
+    # Before a failure that looks like an outage becomes a request's last, ask the endpoint whether it
+    # answers at all: when it does not, the outage is not the request's fault and costs no attempt.
+    not_answering = endpoint_down and retry_at is None and not await get_llm_client().endpoint_answers()
 
     async def end(conn) -> str | None:
         return await end_failed_attempt(
             conn, request_id, job_id=job.id, worker_id=job.worker_id, code=error.code, message=error.message,
             retry_at=retry_at, endpoint_down=endpoint_down, model_answered=error.code in MODEL_ANSWERED_CODES,
+            endpoint_not_answering=not_answering,
         )
 
     if error.code == JOB_NOT_OWNED:

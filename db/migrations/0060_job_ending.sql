@@ -205,13 +205,14 @@ $$;
 -- An attempt failed: its outcome, the error on the request and the job's next status, together.
 -- p_retry_at: when to retry (NULL: no attempt left, or a permanent fault: the job fails).
 -- p_endpoint_down: a failure an endpoint that is down gives; p_model_answered: the endpoint did
--- answer (a 429, a 500, a bad answer), so it is up. Returns the job's new status: `todo`, `failed`,
+-- answer (a 429, a 500, a bad answer), so it is up; p_endpoint_not_answering: the worker asked the
+-- endpoint after this failure and got no answer (an outage, not this request's fault). Returns the job's new status: `todo`, `failed`,
 -- `aborted` (its cancellation was asked for), `held` (back in the queue, the attempt given back: the
 -- model endpoint is down or other jobs fail the same way), or NULL when the job was not this
 -- worker's to end (nothing written).
 CREATE FUNCTION inkwell.end_failed_attempt(
     p_request_id uuid, p_job_id bigint, p_worker_id bigint, p_code text, p_message text,
-    p_retry_at timestamptz, p_endpoint_down boolean, p_model_answered boolean
+    p_retry_at timestamptz, p_endpoint_down boolean, p_model_answered boolean, p_endpoint_not_answering boolean
 ) RETURNS text
     LANGUAGE plpgsql
 AS $$
@@ -227,8 +228,9 @@ BEGIN
 
     IF p_endpoint_down THEN
         SELECT * INTO _endpoint FROM inkwell.model_endpoint FOR UPDATE;
-        -- The first such failure in a row is this request's fault until others fail the same way.
-        _held := _endpoint.down_since IS NOT NULL OR _endpoint.failures_in_row > 0;
+        -- The first such failure in a row is this request's fault until others fail the same way, or
+        -- the worker found the endpoint not answering at all (it asks before a request's last failure).
+        _held := _endpoint.down_since IS NOT NULL OR _endpoint.failures_in_row > 0 OR p_endpoint_not_answering;
         UPDATE inkwell.model_endpoint
            SET failures_in_row = failures_in_row + 1,
                streak_first_job_id = CASE WHEN failures_in_row = 0 THEN p_job_id ELSE streak_first_job_id END,

@@ -19,7 +19,8 @@ SELECT inkwell.finish_request_job(%(request_id)s, %(job_id)s, %(worker_id)s, %(r
 -- An attempt failed: outcome, error and the job's next status together (migration 0060); the new
 -- status (todo, failed, aborted, held) or NULL when the job was not this worker's to end.
 SELECT inkwell.end_failed_attempt(%(request_id)s, %(job_id)s, %(worker_id)s, %(code)s, %(message)s,
-                                  %(retry_at)s, %(endpoint_down)s, %(model_answered)s) AS status
+                                  %(retry_at)s, %(endpoint_down)s, %(model_answered)s,
+                                  %(endpoint_not_answering)s) AS status
 
 -- end_stalled_job --
 -- A job of a worker that stopped beating: re-queued, or failed as worker_lost on its last attempt

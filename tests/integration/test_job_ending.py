@@ -101,7 +101,7 @@ def test_worker_lost_only_when_the_worker_died_on_the_last_attempt_with_the_real
         status = db.execute(QUERIES["end_failed_attempt"], {
             "request_id": request_id, "job_id": job_id, "worker_id": worker_id, "code": code,
             "message": f"{code} happened", "retry_at": dt.datetime.now(dt.timezone.utc), "endpoint_down": False,
-            "model_answered": True,
+            "model_answered": True, "endpoint_not_answering": False,
         }).fetchone()[0]
         assert status == "todo"
     start()

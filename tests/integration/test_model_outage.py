@@ -64,3 +64,21 @@ def test_no_outage_banner_while_the_endpoint_is_up(console_as):
     at = console_as(page="pages/2_Live.py").run()
     assert not at.exception
     assert not [w for w in at.warning if "Model endpoint unreachable" in w.value]
+
+
+def test_a_request_on_its_last_attempt_when_the_endpoint_goes_down_waits_instead_of_failing(db, start_worker, llm_server):
+    # Its first two attempts were spent on its own faults; the third meets an endpoint that is down,
+    # the first failure of the row: the worker asks the endpoint, gets no answer, and holds the job.
+    request_id = submit_requests(db, "titles", [TitlesInput(topic="winter cycling")], requested_by="ana")[0]
+    db.execute("UPDATE procrastinate_jobs SET attempts = 2 WHERE id = %s", (get_request(db, request_id).job_id,))
+    db.execute("UPDATE inkwell.requests SET attempts = 2 WHERE id = %s", (request_id,))
+    llm_server.stop()
+    worker = start_worker(concurrency=1)
+
+    wait_for(lambda: "handed back without spending the attempt" in worker.log, timeout=30)
+    assert get_request(db, request_id).status in ("queued", "running")
+    llm_server.start()
+
+    request = wait_for(lambda: (r := get_request(db, request_id)).is_finished and r, timeout=60)
+    assert request.status == "succeeded", worker.log
+    assert request.attempts == 3
