@@ -452,7 +452,7 @@ def check_model_log(
             checks.cancelled_not_by_us.append(str(request_id))
         if request_id in outage_ids:
             checks.outage_batch[status] = checks.outage_batch.get(status, 0) + 1
-        if status != "failed":
+        if status != "failed" or code == "worker_lost":  # a worker SIGKILLed on the last attempt: the chaos, not the outage
             continue
         if code == "model_unreachable" or (
             outage_window is not None and finished_at is not None
