@@ -34,6 +34,7 @@ from console_ui import (
 )
 from console_kinds import show_result
 from db.connection import QueueUnavailable
+from db.people import User
 from db.history import (
     MIN_SEARCH_CHARS,
     PAGE_SIZE,
@@ -134,7 +135,13 @@ def filter_bar() -> HistoryFilter:
         submitted_from=start_of_day(dates[0]) if len(dates) > 0 else None,
         submitted_before=start_of_day(dates[1] + dt.timedelta(days=1)) if len(dates) > 1 else None,
         text=text or None,
+        organization_id=editors_organization(current_user()),
     )
+
+
+def editors_organization(user: User) -> int | None:
+    """An editor reads their organization's requests: said explicitly too, so History stays fast."""
+    return user.organization_id if user.role == "editor" else None
 
 
 def start_of_day(day: dt.date) -> dt.datetime:
@@ -192,7 +199,7 @@ def show_empty_state(filters: HistoryFilter) -> None:
     if page_starts():
         st.info("No older requests match. Go back with Newer.")
         st.button("Newer", key="history_newer", on_click=go_newer)
-    elif filters == HistoryFilter():
+    elif filters == HistoryFilter(organization_id=filters.organization_id):
         st.info("No finished requests yet — submit a topic on the home page; it shows here once it ends.")
     else:
         st.info("No requests match these filters — clear a filter, pick more statuses or widen the dates.")
