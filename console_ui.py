@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import hashlib
+import ipaddress
 import json
 import logging
 import re
@@ -26,7 +27,15 @@ from procrastinate.manager import JobManager
 
 from db.connection import QueueUnavailable, console_connection, open_pool
 from db.live import LiveRequest
-from db.people import User, acting_as, authenticate, end_session, find_oidc_user, start_session, user_for_session
+from db.people import (
+    ActionRefused,
+    User,
+    acting_as,
+    end_session,
+    sign_in,
+    sign_in_with_identity,
+    user_for_session,
+)
 from db.requests import GenerationRequest
 from inkwell_settings import get_settings
 from queue_tasks.actions import job_manager_for
@@ -205,8 +214,7 @@ def _reread(user: User, token: str) -> User | None:
     return fresh
 
 
-def _start_session(user: User, via: str, conn: psycopg.Connection) -> None:
-    token = start_session(conn, user.id, kind="console")
+def _start_session(user: User, token: str, via: str) -> None:
     # Nothing of a previous user's session (filters, selections, snapshots) carries over.
     st.session_state.clear()
     st.session_state[SIGNED_IN_KEY] = user
@@ -254,17 +262,34 @@ def _sign_in_with_password(username: str, password: str) -> None:
         return
     try:
         with console_connection(get_pool()) as conn:
-            user = authenticate(conn, username, password)
-            if user is not None:
-                _start_session(user, "password", conn)
+            signed_in = sign_in(conn, username, password, address=client_address())
     except QueueUnavailable:
         show_unavailable()
         return
-    if user is None:
+    except ActionRefused as refusal:  # throttled after failures, or too many sign-ins at once
+        st.error(str(refusal), icon=":material/lock_clock:")
+        return
+    if signed_in is None:
         # Never which part was wrong: that would tell a stranger which usernames exist.
         st.error(WRONG_CREDENTIALS, icon=":material/lock:")
         return
+    _start_session(*signed_in, via="password")
     st.rerun()
+
+
+def client_address() -> str | None:
+    """The browser's address as the console's server sees it, for throttling sign-in per address.
+
+    None (per-account throttling only) for loopback: a browser on this machine, or a reverse proxy
+    on it (deploy/), whose one address all clients would share, so that one guesser could lock
+    everyone out."""
+    address = st.context.ip_address
+    if not isinstance(address, str):  # None on localhost; not a string under AppTest
+        return None
+    try:
+        return None if ipaddress.ip_address(address.split("%")[0]).is_loopback else address
+    except ValueError:
+        return address
 
 
 def oidc_configured() -> bool:
@@ -285,16 +310,15 @@ def _user_from_identity_provider() -> User | None:
     issuer, subject = st.user.get("iss"), st.user.get("sub")
     try:
         with console_connection(get_pool()) as conn:
-            user = find_oidc_user(conn, str(issuer), str(subject)) if issuer and subject else None
-            if user is not None and user.active:
-                _start_session(user, "oidc", conn)
+            signed_in = sign_in_with_identity(conn, str(issuer), str(subject)) if issuer and subject else None
     except QueueUnavailable:
         show_unavailable()
         st.stop()
-    if user is None or not user.active:
+    if signed_in is None:
         _refuse_identity(issuer, subject)
         st.stop()
-    return user
+    _start_session(*signed_in, via="oidc")
+    return signed_in[0]
 
 
 def _refuse_identity(issuer: object, subject: object) -> None:
