@@ -70,14 +70,15 @@ def role_refusal(error: psycopg.Error) -> str:
 
 
 @contextlib.contextmanager
-def refusals_as(error_type: type[Exception]) -> Iterator[None]:
-    """Turn the database's refusal of a submission (credits, limits) into `error_type(message)`."""
+def refusals_as(error_type: type[Exception], *, role_message: str | None = None) -> Iterator[None]:
+    """Turn the database's refusal of a submission (credits, limits, the role) into
+    `error_type(message)`; `role_message` says more precisely than ROLE_REFUSAL what the role may not do."""
     try:
         yield
     except psycopg.Error as error:
         if (message := refusal_message(error)) is None:
             raise
-        raise error_type(message) from None
+        raise error_type(role_message if role_message and message == ROLE_REFUSAL else message) from None
 
 
 def top_up(conn: psycopg.Connection, organization_id: int, credits: int, *, note: str | None = None) -> int:
