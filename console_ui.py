@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 import hashlib
+import ipaddress
 import json
 import logging
 import re
@@ -21,16 +23,64 @@ import pandas as pd
 import psycopg
 import psycopg_pool
 import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
 
 from procrastinate.manager import JobManager
 
 from db.connection import QueueUnavailable, console_connection, open_pool
 from db.live import LiveRequest
-from db.people import User, acting_as, authenticate, find_oidc_user, get_user
+from db.people import (
+    ActionRefused,
+    User,
+    acting_as,
+    end_session,
+    sign_in,
+    sign_in_with_identity,
+    user_for_session,
+)
 from db.queues import model_outage
 from db.requests import GenerationRequest
 from inkwell_settings import get_settings
 from queue_tasks.actions import job_manager_for
+from queue_tasks.models import clean_typed_text
+
+def _cleaned_text_widget(widget, *, multiline: bool, bound: bool):
+    """`widget` (st.text_input / st.text_area, or their DeltaGenerator methods) returning its value
+    through clean_typed_text, with a warning beside the field when it changed anything."""
+    if getattr(widget, "cleans_typed_text", False):
+        return widget
+
+    @functools.wraps(widget)
+    def typed(*args, **kwargs):
+        limits = {"max_chars": kwargs.get("max_chars"), "multiline": multiline}
+        key, notes = kwargs.get("key"), []
+        if key is not None and isinstance(st.session_state.get(key), str):
+            # A value put into the field's state (a link, code, a restored session) is cleaned
+            # before Streamlit itself handles it: a lone surrogate would break Streamlit there.
+            stored, notes = clean_typed_text(st.session_state[key], **limits)
+            if notes:
+                st.session_state[key] = stored
+        value = widget(*args, **kwargs)
+        text, more = clean_typed_text(value, **limits)
+        notes = notes + more
+        if notes:
+            place = st if bound else args[0]
+            label = kwargs.get("label") or (args[0] if bound and args else args[1] if len(args) > 1 else "")
+            place.warning(f"{escape_markdown(str(label))}: {' '.join(notes)}", icon=":material/cleaning_services:")
+        return text
+
+    typed.cleans_typed_text = True
+    return typed
+
+
+def _clean_every_typed_text() -> None:
+    """Every text field of every page goes through clean_typed_text (queue_tasks/models.py) before its
+    value is used anywhere: NUL and control characters, lone surrogates and oversized text never
+    reach a query, and a field that held them says what was done instead of a traceback."""
+    for name, multiline in (("text_input", False), ("text_area", True)):
+        setattr(DeltaGenerator, name, _cleaned_text_widget(getattr(DeltaGenerator, name), multiline=multiline, bound=False))
+        setattr(st, name, _cleaned_text_widget(getattr(st, name), multiline=multiline, bound=True))
+
 
 UNAVAILABLE_MESSAGE = "Queue unavailable — try again later. The page recovers by itself when the database is back."
 STATUS_BADGES = {
@@ -85,17 +135,19 @@ def get_job_manager() -> JobManager:
 
 @contextlib.contextmanager
 def database() -> Iterator[psycopg.Connection]:
-    """A connection for one piece of the page, acting as the signed-in user in one transaction, so
-    the database's row-level security decides what it reads and may change. Raises QueueUnavailable
-    when the database is down."""
-    with acting_connection(get_pool(), current_user()) as conn:
+    """A connection for one piece of the page, acting through the signed-in user's session token in
+    one transaction, so the database's row-level security decides what it reads and may change.
+    Raises QueueUnavailable when the database is down."""
+    current_user()
+    with acting_connection(get_pool(), session_token()) as conn:
         yield conn
 
 
 @contextlib.contextmanager
-def acting_connection(pool: psycopg_pool.ConnectionPool, user: User) -> Iterator[psycopg.Connection]:
-    """database() for code that runs outside the page script (a download's data callable)."""
-    with console_connection(pool) as conn, acting_as(conn, user):
+def acting_connection(pool: psycopg_pool.ConnectionPool, token: str) -> Iterator[psycopg.Connection]:
+    """database() for code that runs outside the page script (a download's data callable): give it
+    the session token (session_token()) read on the page."""
+    with console_connection(pool) as conn, acting_as(conn, token):
         yield conn
 
 
@@ -108,6 +160,13 @@ def show_unavailable(error: QueueUnavailable | None = None) -> None:
 # The signed-in user (db.people.User) of this browser session. Without it a page shows the sign-in
 # form and nothing else. Reloading the browser starts a new session, so it asks again.
 SIGNED_IN_KEY = "signed_in_user"
+# The raw token of the signed-in person's session (db.people.start_session): the database knows it
+# only hashed, and resolves every console transaction's acting user from it.
+SESSION_TOKEN_KEY = "session_token"
+SESSION_ENDED = (
+    "Your session has ended: you signed out elsewhere, or an admin reset your password, changed your role "
+    "or made your account no longer active. Sign in again, or ask an admin if this is a mistake."
+)
 SIGNED_IN_WITH_KEY = "signed_in_with"
 SIGN_IN_NOTICE_KEY = "sign_in_notice"
 WRONG_CREDENTIALS = "Wrong username or password."
@@ -148,6 +207,11 @@ def current_user() -> User:
     return user
 
 
+def session_token() -> str:
+    """The signed-in person's session token ("" when none: the database then sees nobody)."""
+    return st.session_state.get(SESSION_TOKEN_KEY, "")
+
+
 def can_submit(user: User) -> bool:
     return user.role in SUBMITTERS
 
@@ -166,7 +230,7 @@ def require_sign_in() -> User:
     or a changed role applies at once); or the sign-in form and a stop."""
     user = st.session_state.get(SIGNED_IN_KEY)
     if user is not None:
-        user = _reread(user)
+        user = _reread(user, session_token())
     if user is None:
         user = _user_from_identity_provider()
     if user is None:
@@ -177,28 +241,37 @@ def require_sign_in() -> User:
     return user
 
 
-def _reread(user: User) -> User | None:
+def _reread(user: User, token: str) -> User | None:
+    """The account of the session, read again; None (and signed out) when the session has ended:
+    signed out elsewhere, password reset, role changed, account deactivated."""
     try:
         with console_connection(get_pool()) as conn:
-            fresh = get_user(conn, user.id)
+            fresh = user_for_session(conn, token)
     except QueueUnavailable:
         return user  # the page says the database is down; the session stays signed in
-    if fresh is None or not fresh.active:
-        sign_out(notice="Your account is no longer active. Ask an admin if this is a mistake.")
+    if fresh is None:
+        sign_out(notice=SESSION_ENDED)
         return None
     st.session_state[SIGNED_IN_KEY] = fresh
     return fresh
 
 
-def _start_session(user: User, via: str) -> None:
+def _start_session(user: User, token: str, via: str) -> None:
     # Nothing of a previous user's session (filters, selections, snapshots) carries over.
     st.session_state.clear()
     st.session_state[SIGNED_IN_KEY] = user
+    st.session_state[SESSION_TOKEN_KEY] = token
     st.session_state[SIGNED_IN_WITH_KEY] = via
 
 
 def sign_out(notice: str = "You are signed out.") -> None:
     through_provider = st.session_state.get(SIGNED_IN_WITH_KEY) == "oidc"
+    if token := st.session_state.get(SESSION_TOKEN_KEY):
+        try:
+            with console_connection(get_pool()) as conn:
+                end_session(conn, token)
+        except QueueUnavailable:
+            pass  # forgotten here all the same; it ends when it expires or the account changes
     st.session_state.clear()
     st.session_state[SIGN_IN_NOTICE_KEY] = notice
     if through_provider:
@@ -231,16 +304,34 @@ def _sign_in_with_password(username: str, password: str) -> None:
         return
     try:
         with console_connection(get_pool()) as conn:
-            user = authenticate(conn, username, password)
+            signed_in = sign_in(conn, username, password, address=client_address())
     except QueueUnavailable:
         show_unavailable()
         return
-    if user is None:
+    except ActionRefused as refusal:  # throttled after failures, or too many sign-ins at once
+        st.error(str(refusal), icon=":material/lock_clock:")
+        return
+    if signed_in is None:
         # Never which part was wrong: that would tell a stranger which usernames exist.
         st.error(WRONG_CREDENTIALS, icon=":material/lock:")
         return
-    _start_session(user, via="password")
+    _start_session(*signed_in, via="password")
     st.rerun()
+
+
+def client_address() -> str | None:
+    """The browser's address as the console's server sees it, for throttling sign-in per address.
+
+    None (per-account throttling only) for loopback: a browser on this machine, or a reverse proxy
+    on it (deploy/), whose one address all clients would share, so that one guesser could lock
+    everyone out."""
+    address = st.context.ip_address
+    if not isinstance(address, str):  # None on localhost; not a string under AppTest
+        return None
+    try:
+        return None if ipaddress.ip_address(address.split("%")[0]).is_loopback else address
+    except ValueError:
+        return address
 
 
 def oidc_configured() -> bool:
@@ -261,15 +352,15 @@ def _user_from_identity_provider() -> User | None:
     issuer, subject = st.user.get("iss"), st.user.get("sub")
     try:
         with console_connection(get_pool()) as conn:
-            user = find_oidc_user(conn, str(issuer), str(subject)) if issuer and subject else None
+            signed_in = sign_in_with_identity(conn, str(issuer), str(subject)) if issuer and subject else None
     except QueueUnavailable:
         show_unavailable()
         st.stop()
-    if user is None or not user.active:
+    if signed_in is None:
         _refuse_identity(issuer, subject)
         st.stop()
-    _start_session(user, via="oidc")
-    return user
+    _start_session(*signed_in, via="oidc")
+    return signed_in[0]
 
 
 def _refuse_identity(issuer: object, subject: object) -> None:
@@ -456,3 +547,6 @@ def show_workers(workers: list) -> None:
         )
     else:
         st.caption(f"A worker silent for over {stale_after:g} s is presumed dead; its running jobs are put back in the queue.")
+
+
+_clean_every_typed_text()

@@ -1,13 +1,19 @@
 """People: organizations, accounts with one role each, sign-in, acting as a user, and the audit log.
 
-Who may read and change what is decided by PostgreSQL (migrations 0040–0042), not by this module:
+Who may read and change what is decided by PostgreSQL (migrations 0040–0042, 0070), not by this module:
 
-- `acting_as(conn, user)` opens a transaction in which the connection has the role `inkwell_console`
-  and the acting user `inkwell.user_id`; row-level security then limits every query inside it to
-  what that user may read and change. This is the form the console uses, once per `database()`
-  block (console_ui.py): it ends with its transaction, so a pooled connection never keeps a user.
-- `acting_as_session(conn, user)` does the same for a connection's session, until the block ends,
+- A signed-in person (or an API client) holds a session: a random token from `start_session`,
+  stored in `inkwell.sessions` only as its sha256, with an expiry. `acting_as(conn, token)` opens a
+  transaction in which the connection has the role `inkwell_console` and names the token
+  (`inkwell.session_token`); the database resolves the acting user from it (inkwell.acting_user_id,
+  SECURITY DEFINER) and row-level security limits every query to what that user may read and
+  change. A token of no live session (made up, ended, expired, inactive account) is nobody. The
+  console uses this form once per `database()` block (console_ui.py): it ends with its transaction,
+  so a pooled connection never keeps a session.
+- `acting_as_session(conn, token)` does the same for a connection's session, until the block ends,
   for code that commits several transactions on one connection as one user.
+- `end_session` ends one session (sign-out); a password reset, a role change and a deactivation end
+  all of the account's sessions (a trigger of 0070). `user_for_session` is the account of a live session.
 - Accounts and organizations change only through the database functions of migration 0042, which
   refuse unless the acting user is an active admin and write the audit entry themselves.
 - Sign-in (`authenticate`, `get_user`, `find_oidc_user`) and `ensure_first_admin` run on the owner
@@ -16,18 +22,22 @@ Who may read and change what is decided by PostgreSQL (migrations 0040–0042), 
 
 from __future__ import annotations
 
+import base64
 import contextlib
-import functools
+import datetime as dt
+import hashlib
+import math
 import logging
 import re
 import secrets
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import psycopg
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
+from argon2 import PasswordHasher, Type
+from argon2.low_level import hash_secret_raw
 from psycopg import errors
 from psycopg.pq import TransactionStatus
 from psycopg.rows import class_row, dict_row
@@ -38,6 +48,7 @@ from db.queries import QUERIES
 logger = logging.getLogger("inkwell.people")
 
 ROLES = ("editor", "operator", "analyst", "admin")
+SESSION_KINDS = ("console", "api")
 MAX_NAME_CHARS = 100
 MIN_PASSWORD_CHARS = 10
 # argon2 hashes any length, but a megabyte "password" would only cost the server time.
@@ -54,6 +65,14 @@ _COMMON_PASSWORDS = frozenset(
 )
 
 _hasher = PasswordHasher()
+# A console session lasts at most this long (sign in again after).
+CONSOLE_SESSION_LIFETIME = dt.timedelta(hours=12)
+# Each password hash takes 64 MiB and ~0.1 s of a core: at most this many at once per process, so
+# a burst of sign-in tries cannot exhaust memory; a try that waits longer than HASH_WAIT_SECONDS
+# for a slot is turned away ("try again in a moment") without counting as a failure.
+MAX_CONCURRENT_PASSWORD_HASHES = 2
+HASH_WAIT_SECONDS = 5.0
+_hashing_slots = threading.BoundedSemaphore(MAX_CONCURRENT_PASSWORD_HASHES)
 
 
 class ActionRefused(ValueError):
@@ -72,43 +91,119 @@ class User:
     active: bool
 
 
-# --- acting as a user -------------------------------------------------------------------------
+# --- sessions, and acting through one ---------------------------------------------------------
+
+
+def session_token_hash(token: str) -> bytes:
+    """What the database stores of a token: sha256 of its UTF-8 bytes."""
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).digest()
+
+
+def start_session(
+    conn: psycopg.Connection,
+    user_id: int,
+    *,
+    kind: str = "console",
+    name: str | None = None,
+    expires_at: dt.datetime | None = None,
+) -> str:
+    """A new session for the account; returns its raw token (shown to no one else, stored only hashed).
+
+    The database allows this to the owner's connection (sign-in, scripts) and to a connection acting
+    through a live session of that same account (an API token made while signed in); anyone else gets
+    ActionRefused.
+    """
+    if kind not in SESSION_KINDS:
+        raise ValueError(f"Unknown session kind {kind!r}; the kinds are {', '.join(SESSION_KINDS)}.")
+    token = secrets.token_urlsafe(32)
+    params = {
+        "user_id": int(user_id),
+        "token_hash": session_token_hash(token),
+        "kind": kind,
+        "name": name,
+        "expires_at": expires_at,
+    }
+    try:
+        with conn.transaction():
+            conn.execute(QUERIES["start_session"], params)
+    except errors.InsufficientPrivilege as refusal:
+        raise ActionRefused(_message(refusal)) from None
+    except errors.ForeignKeyViolation:
+        raise ValueError(f"No account {user_id}.") from None
+    return token
+
+
+def end_session(conn: psycopg.Connection, token: str) -> None:
+    """Ends the session of this token at once (sign-out); nothing happens when it had ended already."""
+    if token:
+        with conn.transaction():
+            conn.execute(QUERIES["end_session"], {"token_hash": session_token_hash(token)})
+
+
+def user_for_session(conn: psycopg.Connection, token: str) -> User | None:
+    """The active account of this live session, else None (unknown, ended or expired session,
+    inactive account). Records the session's use. Needs a connection with no transaction open."""
+    if not token:
+        return None
+    with acting_as(conn, token):
+        if conn.execute(QUERIES["touch_session"]).fetchone()[0] is None:
+            return None
+        with conn.cursor(row_factory=class_row(User)) as cur:
+            return cur.execute(QUERIES["acting_user"]).fetchone()
 
 
 @contextlib.contextmanager
-def acting_as(conn: psycopg.Connection, user: User | int) -> Iterator[psycopg.Connection]:
-    """A transaction on `conn` in which every query runs as `user`, under row-level security.
+def acting_as(conn: psycopg.Connection, token: str | User | int) -> Iterator[psycopg.Connection]:
+    """A transaction on `conn` in which every query runs as the user of the session `token`, under
+    row-level security. A token that names no live session acts as nobody (sees nothing).
 
-    Commits when the block ends, rolls back on an exception; either way the role and the acting
-    user end with the transaction. Functions called inside that open their own transaction get a
+    Commits when the block ends, rolls back on an exception; either way the role and the session
+    end with the transaction. Functions called inside that open their own transaction get a
     savepoint, so a refused action (ActionRefused) does not undo the others.
+
+    Given a User (or a user id) instead of a token, a session is opened for the block and ended
+    with it: only the owner's connection may do that (scripts, tests); the console always passes
+    the signed-in person's token.
     """
     if conn.info.transaction_status != TransactionStatus.IDLE:
         # Inside an open transaction these settings would outlive this block (until that
         # transaction ends), acting as the user for code that does not expect it.
         raise RuntimeError("acting_as needs a connection with no transaction open")
     with conn.transaction():
-        conn.execute(QUERIES["act_as_user"], {"user_id": str(_user_id(user))})
+        own_session = not isinstance(token, str)
+        if own_session:
+            token = start_session(conn, _user_id(token))
+        conn.execute(QUERIES["act_with_session"], {"token": token})
         yield conn
+        # (A failed transaction rolls back, and the session it started with it.)
+        if own_session and conn.info.transaction_status != TransactionStatus.INERROR:
+            conn.execute(QUERIES["end_session"], {"token_hash": session_token_hash(token)})
 
 
 @contextlib.contextmanager
-def acting_as_session(conn: psycopg.Connection, user: User | int) -> Iterator[psycopg.Connection]:
-    """`conn` (autocommit) acts as `user` until the block ends, across as many transactions as it runs.
+def acting_as_session(conn: psycopg.Connection, token: str | User | int) -> Iterator[psycopg.Connection]:
+    """`conn` (autocommit) acts through the session `token` until the block ends, across as many
+    transactions as it runs.
 
-    On the way out a transaction left open is rolled back and the role and acting user are reset,
-    so a pooled connection goes back to the pool as the owner. (If that reset fails, the connection
+    On the way out a transaction left open is rolled back and the role and session are reset,
+    so a pooled connection goes back to the pool as it came. (If that reset fails, the connection
     is broken, and psycopg_pool discards a broken connection instead of handing it out again.)
+    A User or user id opens a session for the block, as in acting_as (owner's connection only).
     """
     if not conn.autocommit or conn.info.transaction_status != TransactionStatus.IDLE:
         raise RuntimeError("acting_as_session needs an autocommit connection with no transaction open")
-    conn.execute(QUERIES["act_as_user_for_session"], {"user_id": str(_user_id(user))})
+    own_session = not isinstance(token, str)
+    if own_session:
+        token = start_session(conn, _user_id(token))
+    conn.execute(QUERIES["act_with_session_for_connection"], {"token": token})
     try:
         yield conn
     finally:
         if conn.info.transaction_status != TransactionStatus.IDLE:
             conn.rollback()
         conn.execute(QUERIES["stop_acting"])
+        if own_session:
+            end_session(conn, token)
 
 
 def _user_id(user: User | int) -> int:
@@ -122,39 +217,119 @@ def acting_state(conn: psycopg.Connection) -> tuple[str | None, bool]:
     return role, restricted
 
 
-# --- sign-in ----------------------------------------------------------------------------------
+# --- sign-in ---------------------------------------------------------------------------------
 
 
-def authenticate(conn: psycopg.Connection, username: str, password: str) -> User | None:
-    """The active account with this username and password, else None (whatever was wrong).
+class SignInThrottled(ActionRefused):
+    """Too many failed sign-ins for this account or from this address: try again later."""
 
-    Takes about as long for an unknown username as for a wrong password (a hash is checked either
-    way), so the time taken does not tell which usernames exist. Run it on the owner connection,
-    not inside acting_as: inkwell_console cannot read password hashes.
+    def __init__(self, wait_seconds: float):
+        self.wait_seconds = max(1, math.ceil(wait_seconds))
+        super().__init__(
+            f"Too many failed sign-ins: try again in {_duration(self.wait_seconds)}. "
+            "(Repeated failures lock the account for 15 minutes.)"
+        )
+
+
+class SignInBusy(ActionRefused):
+    """Too many sign-ins are being checked at once; nothing was counted."""
+
+
+def _duration(seconds: int) -> str:
+    return f"{seconds} s" if seconds < 120 else f"{math.ceil(seconds / 60)} minutes"
+
+
+def sign_in(
+    conn: psycopg.Connection, username: str, password: str, *, address: str | None = None
+) -> tuple[User, str] | None:
+    """Checks a username and password and starts a console session: (the user, the raw session
+    token), or None (whatever was wrong: unknown username, wrong password, inactive account).
+
+    Works on the console's own role, which cannot read password hashes (migration 0073): the
+    database gives out the account's argon2 settings, this computes the hash of the password typed,
+    and the database compares it and starts the session. Takes as long for an unknown username as
+    for a wrong password. Raises SignInThrottled while the account or `address` (the client's
+    address) must wait after failures, and SignInBusy when too many hashes are being computed.
+    Needs a connection with no transaction open (the failure count must be committed).
     """
-    name = (username or "").strip().lower()
-    row = conn.execute(QUERIES["sign_in_account"], {"username": name}).fetchone() if name else None
-    user_id, active, stored_hash = row if row else (None, False, None)
-    if not _password_matches(stored_hash, password or ""):
+    name = (username or "").strip().lower()[: MAX_NAME_CHARS + 1]
+    password = (password or "")[: MAX_PASSWORD_CHARS + 1]
+    wait, settings, hash_chars = conn.execute(
+        QUERIES["sign_in_challenge"], {"username": name, "address": address}
+    ).fetchone()
+    token = secrets.token_urlsafe(32)
+    # While throttled, no hash is computed; the database still records the try (sign_in.throttled).
+    hash_part, new_hash = _hash_with_settings(password, settings, hash_chars) if wait <= 0 else (None, None)
+    params = {
+        "username": name,
+        "hash_part": hash_part,
+        "address": address,
+        "token_hash": session_token_hash(token),
+        "expires_at": dt.datetime.now(dt.timezone.utc) + CONSOLE_SESSION_LIFETIME,
+        "new_hash": new_hash,
+    }
+    with conn.transaction():
+        user_id = conn.execute(QUERIES["sign_in"], params).fetchone()[0]
+    if user_id is not None and user_id < 0:
+        raise SignInThrottled(-user_id)
+    if user_id is None:
         return None
-    if not active:
-        logger.info("sign-in refused for inactive account %s", name)
-        return None
-    if _hasher.check_needs_rehash(stored_hash):
-        conn.execute(QUERIES["rehash_password"], {"user_id": user_id, "old_hash": stored_hash, "new_hash": _hasher.hash(password)})
-    return get_user(conn, user_id)
+    user = user_for_session(conn, token)
+    return (user, token) if user is not None else None
 
 
-def _password_matches(stored_hash: str | None, password: str) -> bool:
+def authenticate(conn: psycopg.Connection, username: str, password: str, *, address: str | None = None) -> User | None:
+    """The active account with this username and password, else None (see sign_in); the session
+    sign_in starts is ended at once."""
+    signed_in = sign_in(conn, username, password, address=address)
+    if signed_in is None:
+        return None
+    user, token = signed_in
+    end_session(conn, token)
+    return user
+
+
+def sign_in_with_identity(conn: psycopg.Connection, issuer: str, subject: str) -> tuple[User, str] | None:
+    """A console session for the active account linked to this identity provider's issuer and
+    subject, once the console has checked the provider's answer (st.login); else None."""
+    token = secrets.token_urlsafe(32)
+    params = {
+        "issuer": issuer,
+        "subject": subject,
+        "token_hash": session_token_hash(token),
+        "expires_at": dt.datetime.now(dt.timezone.utc) + CONSOLE_SESSION_LIFETIME,
+    }
+    with conn.transaction():
+        user_id = conn.execute(QUERIES["sign_in_with_identity"], params).fetchone()[0]
+    if user_id is None:
+        return None
+    user = user_for_session(conn, token)
+    return (user, token) if user is not None else None
+
+
+def _hash_with_settings(password: str, settings: str, hash_chars: int) -> tuple[str, str | None]:
+    """The base64 hash part of argon2id(password) with these settings, and a new full hash when the
+    settings are older than the current ones (stored in its place at a successful sign-in)."""
+    _algorithm, version, costs, salt = settings.split("$")[1:5]
+    cost = dict(item.split("=") for item in costs.split(","))
+    if not _hashing_slots.acquire(timeout=HASH_WAIT_SECONDS):
+        raise SignInBusy("Too many sign-ins are being checked right now: try again in a moment.")
     try:
-        return _hasher.verify(stored_hash or _dummy_hash(), password) and stored_hash is not None
-    except (VerificationError, InvalidHashError):
-        return False
-
-
-@functools.cache
-def _dummy_hash() -> str:
-    return _hasher.hash(secrets.token_urlsafe(16))
+        raw = hash_secret_raw(
+            secret=password.encode("utf-8", "surrogatepass"),
+            salt=base64.b64decode(salt + "=" * (-len(salt) % 4)),
+            time_cost=int(cost["t"]),
+            memory_cost=int(cost["m"]),
+            parallelism=int(cost["p"]),
+            hash_len=hash_chars * 3 // 4,
+            type=Type.ID,
+            version=int(version.removeprefix("v=")),
+        )
+        stale = _hasher.check_needs_rehash(f"{settings}${'A' * hash_chars}")
+        new_hash = _hasher.hash(password) if stale else None
+    finally:
+        _hashing_slots.release()
+    return base64.b64encode(raw).decode().rstrip("="), new_hash
 
 
 def get_user(conn: psycopg.Connection, user_id: int) -> User | None:

@@ -28,6 +28,7 @@ from openai.lib._parsing._completions import type_to_response_format_param
 from inkwell_settings import InkwellSettings
 from queue_tasks.errors import PermanentJobError, TransientJobError
 from queue_tasks.offline_model import OFFLINE_BASE_URL, OFFLINE_MODEL_NAME, OfflineModel
+from queue_tasks.redaction import redact
 
 ResultT = TypeVar("ResultT", bound=pydantic.BaseModel)
 # Called with the text received so far while the answer streams in.
@@ -107,6 +108,7 @@ class LLMClient:
         text_due: TextDue | None = None,
     ) -> ModelAnswer[ResultT]:
         text, tokens, finish_reason = await self._complete(messages, result_type, on_text, text_due)
+        text = redact(text)  # an answer quoting the key is stored without it
         try:
             parsed = _parse(text, result_type, finish_reason)
         except ValueError as first_error:
@@ -120,6 +122,7 @@ class LLMClient:
                 },
             ]
             text, more_tokens, finish_reason = await self._complete(repair_messages, result_type, None, None)
+            text = redact(text)
             tokens = (tokens or 0) + (more_tokens or 0) if tokens is not None or more_tokens is not None else None
             try:
                 parsed = _parse(text, result_type, finish_reason)
@@ -265,7 +268,7 @@ async def _read_stream(
         if received > MAX_OUTPUT_CHARS:
             break
         if on_text is not None and (text_due is None or text_due()):
-            await on_text("".join(parts))
+            await on_text(redact("".join(parts)))
     if not done and finish_reason is None and received <= MAX_OUTPUT_CHARS:
         # A stream that ends without [DONE] or a finish reason was cut (a proxy's idle time-out, a
         # restarted server): what arrived is a fragment, not a bad answer, and another attempt may succeed.
