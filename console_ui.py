@@ -26,7 +26,7 @@ from procrastinate.manager import JobManager
 
 from db.connection import QueueUnavailable, console_connection, open_pool
 from db.live import LiveRequest
-from db.people import User, acting_as, authenticate, find_oidc_user, get_user
+from db.people import User, acting_as, authenticate, end_session, find_oidc_user, start_session, user_for_session
 from db.requests import GenerationRequest
 from inkwell_settings import get_settings
 from queue_tasks.actions import job_manager_for
@@ -84,17 +84,19 @@ def get_job_manager() -> JobManager:
 
 @contextlib.contextmanager
 def database() -> Iterator[psycopg.Connection]:
-    """A connection for one piece of the page, acting as the signed-in user in one transaction, so
-    the database's row-level security decides what it reads and may change. Raises QueueUnavailable
-    when the database is down."""
-    with acting_connection(get_pool(), current_user()) as conn:
+    """A connection for one piece of the page, acting through the signed-in user's session token in
+    one transaction, so the database's row-level security decides what it reads and may change.
+    Raises QueueUnavailable when the database is down."""
+    current_user()
+    with acting_connection(get_pool(), session_token()) as conn:
         yield conn
 
 
 @contextlib.contextmanager
-def acting_connection(pool: psycopg_pool.ConnectionPool, user: User) -> Iterator[psycopg.Connection]:
-    """database() for code that runs outside the page script (a download's data callable)."""
-    with console_connection(pool) as conn, acting_as(conn, user):
+def acting_connection(pool: psycopg_pool.ConnectionPool, token: str) -> Iterator[psycopg.Connection]:
+    """database() for code that runs outside the page script (a download's data callable): give it
+    the session token (session_token()) read on the page."""
+    with console_connection(pool) as conn, acting_as(conn, token):
         yield conn
 
 
@@ -107,6 +109,13 @@ def show_unavailable(error: QueueUnavailable | None = None) -> None:
 # The signed-in user (db.people.User) of this browser session. Without it a page shows the sign-in
 # form and nothing else. Reloading the browser starts a new session, so it asks again.
 SIGNED_IN_KEY = "signed_in_user"
+# The raw token of the signed-in person's session (db.people.start_session): the database knows it
+# only hashed, and resolves every console transaction's acting user from it.
+SESSION_TOKEN_KEY = "session_token"
+SESSION_ENDED = (
+    "Your session has ended: you signed out elsewhere, or an admin reset your password, changed your role "
+    "or made your account no longer active. Sign in again, or ask an admin if this is a mistake."
+)
 SIGNED_IN_WITH_KEY = "signed_in_with"
 SIGN_IN_NOTICE_KEY = "sign_in_notice"
 WRONG_CREDENTIALS = "Wrong username or password."
@@ -147,6 +156,11 @@ def current_user() -> User:
     return user
 
 
+def session_token() -> str:
+    """The signed-in person's session token ("" when none: the database then sees nobody)."""
+    return st.session_state.get(SESSION_TOKEN_KEY, "")
+
+
 def can_submit(user: User) -> bool:
     return user.role in SUBMITTERS
 
@@ -165,7 +179,7 @@ def require_sign_in() -> User:
     or a changed role applies at once); or the sign-in form and a stop."""
     user = st.session_state.get(SIGNED_IN_KEY)
     if user is not None:
-        user = _reread(user)
+        user = _reread(user, session_token())
     if user is None:
         user = _user_from_identity_provider()
     if user is None:
@@ -176,28 +190,38 @@ def require_sign_in() -> User:
     return user
 
 
-def _reread(user: User) -> User | None:
+def _reread(user: User, token: str) -> User | None:
+    """The account of the session, read again; None (and signed out) when the session has ended:
+    signed out elsewhere, password reset, role changed, account deactivated."""
     try:
         with console_connection(get_pool()) as conn:
-            fresh = get_user(conn, user.id)
+            fresh = user_for_session(conn, token)
     except QueueUnavailable:
         return user  # the page says the database is down; the session stays signed in
-    if fresh is None or not fresh.active:
-        sign_out(notice="Your account is no longer active. Ask an admin if this is a mistake.")
+    if fresh is None:
+        sign_out(notice=SESSION_ENDED)
         return None
     st.session_state[SIGNED_IN_KEY] = fresh
     return fresh
 
 
-def _start_session(user: User, via: str) -> None:
+def _start_session(user: User, via: str, conn: psycopg.Connection) -> None:
+    token = start_session(conn, user.id, kind="console")
     # Nothing of a previous user's session (filters, selections, snapshots) carries over.
     st.session_state.clear()
     st.session_state[SIGNED_IN_KEY] = user
+    st.session_state[SESSION_TOKEN_KEY] = token
     st.session_state[SIGNED_IN_WITH_KEY] = via
 
 
 def sign_out(notice: str = "You are signed out.") -> None:
     through_provider = st.session_state.get(SIGNED_IN_WITH_KEY) == "oidc"
+    if token := st.session_state.get(SESSION_TOKEN_KEY):
+        try:
+            with console_connection(get_pool()) as conn:
+                end_session(conn, token)
+        except QueueUnavailable:
+            pass  # forgotten here all the same; it ends when it expires or the account changes
     st.session_state.clear()
     st.session_state[SIGN_IN_NOTICE_KEY] = notice
     if through_provider:
@@ -231,6 +255,8 @@ def _sign_in_with_password(username: str, password: str) -> None:
     try:
         with console_connection(get_pool()) as conn:
             user = authenticate(conn, username, password)
+            if user is not None:
+                _start_session(user, "password", conn)
     except QueueUnavailable:
         show_unavailable()
         return
@@ -238,7 +264,6 @@ def _sign_in_with_password(username: str, password: str) -> None:
         # Never which part was wrong: that would tell a stranger which usernames exist.
         st.error(WRONG_CREDENTIALS, icon=":material/lock:")
         return
-    _start_session(user, via="password")
     st.rerun()
 
 
@@ -261,13 +286,14 @@ def _user_from_identity_provider() -> User | None:
     try:
         with console_connection(get_pool()) as conn:
             user = find_oidc_user(conn, str(issuer), str(subject)) if issuer and subject else None
+            if user is not None and user.active:
+                _start_session(user, "oidc", conn)
     except QueueUnavailable:
         show_unavailable()
         st.stop()
     if user is None or not user.active:
         _refuse_identity(issuer, subject)
         st.stop()
-    _start_session(user, via="oidc")
     return user
 
 

@@ -1,13 +1,19 @@
 """People: organizations, accounts with one role each, sign-in, acting as a user, and the audit log.
 
-Who may read and change what is decided by PostgreSQL (migrations 0040–0042), not by this module:
+Who may read and change what is decided by PostgreSQL (migrations 0040–0042, 0070), not by this module:
 
-- `acting_as(conn, user)` opens a transaction in which the connection has the role `inkwell_console`
-  and the acting user `inkwell.user_id`; row-level security then limits every query inside it to
-  what that user may read and change. This is the form the console uses, once per `database()`
-  block (console_ui.py): it ends with its transaction, so a pooled connection never keeps a user.
-- `acting_as_session(conn, user)` does the same for a connection's session, until the block ends,
+- A signed-in person (or an API client) holds a session: a random token from `start_session`,
+  stored in `inkwell.sessions` only as its sha256, with an expiry. `acting_as(conn, token)` opens a
+  transaction in which the connection has the role `inkwell_console` and names the token
+  (`inkwell.session_token`); the database resolves the acting user from it (inkwell.acting_user_id,
+  SECURITY DEFINER) and row-level security limits every query to what that user may read and
+  change. A token of no live session (made up, ended, expired, inactive account) is nobody. The
+  console uses this form once per `database()` block (console_ui.py): it ends with its transaction,
+  so a pooled connection never keeps a session.
+- `acting_as_session(conn, token)` does the same for a connection's session, until the block ends,
   for code that commits several transactions on one connection as one user.
+- `end_session` ends one session (sign-out); a password reset, a role change and a deactivation end
+  all of the account's sessions (a trigger of 0070). `user_for_session` is the account of a live session.
 - Accounts and organizations change only through the database functions of migration 0042, which
   refuse unless the acting user is an active admin and write the audit entry themselves.
 - Sign-in (`authenticate`, `get_user`, `find_oidc_user`) and `ensure_first_admin` run on the owner
@@ -17,7 +23,9 @@ Who may read and change what is decided by PostgreSQL (migrations 0040–0042), 
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import functools
+import hashlib
 import logging
 import re
 import secrets
@@ -38,6 +46,7 @@ from db.queries import QUERIES
 logger = logging.getLogger("inkwell.people")
 
 ROLES = ("editor", "operator", "analyst", "admin")
+SESSION_KINDS = ("console", "api")
 MAX_NAME_CHARS = 100
 MIN_PASSWORD_CHARS = 10
 # argon2 hashes any length, but a megabyte "password" would only cost the server time.
@@ -72,43 +81,119 @@ class User:
     active: bool
 
 
-# --- acting as a user -------------------------------------------------------------------------
+# --- sessions, and acting through one ---------------------------------------------------------
+
+
+def session_token_hash(token: str) -> bytes:
+    """What the database stores of a token: sha256 of its UTF-8 bytes."""
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).digest()
+
+
+def start_session(
+    conn: psycopg.Connection,
+    user_id: int,
+    *,
+    kind: str = "console",
+    name: str | None = None,
+    expires_at: dt.datetime | None = None,
+) -> str:
+    """A new session for the account; returns its raw token (shown to no one else, stored only hashed).
+
+    The database allows this to the owner's connection (sign-in, scripts) and to a connection acting
+    through a live session of that same account (an API token made while signed in); anyone else gets
+    ActionRefused.
+    """
+    if kind not in SESSION_KINDS:
+        raise ValueError(f"Unknown session kind {kind!r}; the kinds are {', '.join(SESSION_KINDS)}.")
+    token = secrets.token_urlsafe(32)
+    params = {
+        "user_id": int(user_id),
+        "token_hash": session_token_hash(token),
+        "kind": kind,
+        "name": name,
+        "expires_at": expires_at,
+    }
+    try:
+        with conn.transaction():
+            conn.execute(QUERIES["start_session"], params)
+    except errors.InsufficientPrivilege as refusal:
+        raise ActionRefused(_message(refusal)) from None
+    except errors.ForeignKeyViolation:
+        raise ValueError(f"No account {user_id}.") from None
+    return token
+
+
+def end_session(conn: psycopg.Connection, token: str) -> None:
+    """Ends the session of this token at once (sign-out); nothing happens when it had ended already."""
+    if token:
+        with conn.transaction():
+            conn.execute(QUERIES["end_session"], {"token_hash": session_token_hash(token)})
+
+
+def user_for_session(conn: psycopg.Connection, token: str) -> User | None:
+    """The active account of this live session, else None (unknown, ended or expired session,
+    inactive account). Records the session's use. Needs a connection with no transaction open."""
+    if not token:
+        return None
+    with acting_as(conn, token):
+        if conn.execute(QUERIES["touch_session"]).fetchone()[0] is None:
+            return None
+        with conn.cursor(row_factory=class_row(User)) as cur:
+            return cur.execute(QUERIES["acting_user"]).fetchone()
 
 
 @contextlib.contextmanager
-def acting_as(conn: psycopg.Connection, user: User | int) -> Iterator[psycopg.Connection]:
-    """A transaction on `conn` in which every query runs as `user`, under row-level security.
+def acting_as(conn: psycopg.Connection, token: str | User | int) -> Iterator[psycopg.Connection]:
+    """A transaction on `conn` in which every query runs as the user of the session `token`, under
+    row-level security. A token that names no live session acts as nobody (sees nothing).
 
-    Commits when the block ends, rolls back on an exception; either way the role and the acting
-    user end with the transaction. Functions called inside that open their own transaction get a
+    Commits when the block ends, rolls back on an exception; either way the role and the session
+    end with the transaction. Functions called inside that open their own transaction get a
     savepoint, so a refused action (ActionRefused) does not undo the others.
+
+    Given a User (or a user id) instead of a token, a session is opened for the block and ended
+    with it: only the owner's connection may do that (scripts, tests); the console always passes
+    the signed-in person's token.
     """
     if conn.info.transaction_status != TransactionStatus.IDLE:
         # Inside an open transaction these settings would outlive this block (until that
         # transaction ends), acting as the user for code that does not expect it.
         raise RuntimeError("acting_as needs a connection with no transaction open")
     with conn.transaction():
-        conn.execute(QUERIES["act_as_user"], {"user_id": str(_user_id(user))})
+        own_session = not isinstance(token, str)
+        if own_session:
+            token = start_session(conn, _user_id(token))
+        conn.execute(QUERIES["act_with_session"], {"token": token})
         yield conn
+        # (A failed transaction rolls back, and the session it started with it.)
+        if own_session and conn.info.transaction_status != TransactionStatus.INERROR:
+            conn.execute(QUERIES["end_session"], {"token_hash": session_token_hash(token)})
 
 
 @contextlib.contextmanager
-def acting_as_session(conn: psycopg.Connection, user: User | int) -> Iterator[psycopg.Connection]:
-    """`conn` (autocommit) acts as `user` until the block ends, across as many transactions as it runs.
+def acting_as_session(conn: psycopg.Connection, token: str | User | int) -> Iterator[psycopg.Connection]:
+    """`conn` (autocommit) acts through the session `token` until the block ends, across as many
+    transactions as it runs.
 
-    On the way out a transaction left open is rolled back and the role and acting user are reset,
-    so a pooled connection goes back to the pool as the owner. (If that reset fails, the connection
+    On the way out a transaction left open is rolled back and the role and session are reset,
+    so a pooled connection goes back to the pool as it came. (If that reset fails, the connection
     is broken, and psycopg_pool discards a broken connection instead of handing it out again.)
+    A User or user id opens a session for the block, as in acting_as (owner's connection only).
     """
     if not conn.autocommit or conn.info.transaction_status != TransactionStatus.IDLE:
         raise RuntimeError("acting_as_session needs an autocommit connection with no transaction open")
-    conn.execute(QUERIES["act_as_user_for_session"], {"user_id": str(_user_id(user))})
+    own_session = not isinstance(token, str)
+    if own_session:
+        token = start_session(conn, _user_id(token))
+    conn.execute(QUERIES["act_with_session_for_connection"], {"token": token})
     try:
         yield conn
     finally:
         if conn.info.transaction_status != TransactionStatus.IDLE:
             conn.rollback()
         conn.execute(QUERIES["stop_acting"])
+        if own_session:
+            end_session(conn, token)
 
 
 def _user_id(user: User | int) -> int:

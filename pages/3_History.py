@@ -28,12 +28,12 @@ from console_ui import (
     may_act_on,
     page_header,
     runs_the_queue,
+    session_token,
     show_unavailable,
     status_badge,
 )
 from console_kinds import show_result
 from db.connection import QueueUnavailable
-from db.people import User
 from db.history import (
     MIN_SEARCH_CHARS,
     PAGE_SIZE,
@@ -356,18 +356,18 @@ def bulk_actions(filters: HistoryFilter, selected: list[HistoryRow]) -> None:
 # --- export ---
 
 
-def history_csv(pool: psycopg_pool.ConnectionPool, user: User, filters: HistoryFilter) -> str:
-    # Runs on Streamlit's download thread, outside the page script: it gets the pool and the user,
-    # not the page's helpers.
-    with acting_connection(pool, user) as conn:
+def history_csv(pool: psycopg_pool.ConnectionPool, token: str, filters: HistoryFilter) -> str:
+    # Runs on Streamlit's download thread, outside the page script: it gets the pool and the
+    # session token, not the page's helpers.
+    with acting_connection(pool, token) as conn:
         return export_history_csv(conn, filters, EXPORT_MAX_ROWS)
 
 
 def export_button(filters: HistoryFilter) -> DeltaGenerator:
     """The export button; returns the place of its note, written once the matches are counted."""
-    pool, user = get_pool(), current_user()
+    pool, token = get_pool(), session_token()
     st.download_button(
-        "Export CSV", key="history_export", data=lambda: history_csv(pool, user, filters),
+        "Export CSV", key="history_export", data=lambda: history_csv(pool, token, filters),
         file_name=f"inkwell-history-{dt.date.today():%Y%m%d}.csv", mime="text/csv", on_click="ignore",
         icon=":material/download:",
     )

@@ -1,14 +1,33 @@
--- act_as_user --
--- For the rest of this transaction: the console's role (row-level security applies) acting as this user.
-SELECT set_config('role', 'inkwell_console', true), set_config('inkwell.user_id', %(user_id)s, true)
+-- act_with_session --
+-- For the rest of this transaction: the console's role (row-level security applies) acting through this session token.
+SELECT set_config('role', 'inkwell_console', true), set_config('inkwell.session_token', %(token)s, true)
 
--- act_as_user_for_session --
--- Until stop_acting: the console's role acting as this user, on this connection.
-SELECT set_config('role', 'inkwell_console', false), set_config('inkwell.user_id', %(user_id)s, false)
+-- act_with_session_for_connection --
+-- Until stop_acting: the console's role acting through this session token, on this connection.
+SELECT set_config('role', 'inkwell_console', false), set_config('inkwell.session_token', %(token)s, false)
 
 -- stop_acting --
--- Back to the connection's own role, with no acting user.
-SELECT set_config('role', 'none', false), set_config('inkwell.user_id', '', false)
+-- Back to the connection's own role, with no session.
+SELECT set_config('role', 'none', false), set_config('inkwell.session_token', '', false)
+
+-- start_session --
+-- A new session for a user with the sha256 of its token (the owner, or an acting user for themselves).
+SELECT inkwell.start_session(%(user_id)s, %(token_hash)s, %(kind)s, %(name)s, %(expires_at)s)
+
+-- end_session --
+-- Ends the session of this token; false when none was live.
+SELECT inkwell.end_session(%(token_hash)s)
+
+-- touch_session --
+-- The acting session's user (NULL: no live session), its use recorded at most once a minute.
+SELECT inkwell.touch_session()
+
+-- acting_user --
+-- The account of the acting session (never its password hash).
+SELECT u.id, u.username, u.display_name, u.role, u.organization_id, o.name AS organization_name, u.active
+  FROM inkwell.users AS u
+  JOIN inkwell.organizations AS o ON o.id = u.organization_id
+ WHERE u.id = inkwell.acting_user_id()
 
 -- acting_state --
 -- The acting user's role (NULL: none, or inactive) and whether row-level security applies to this connection now.
@@ -53,10 +72,11 @@ SELECT EXISTS (SELECT 1 FROM inkwell.users)
 SELECT id, active, password_hash FROM inkwell.users WHERE username = %(username)s
 
 -- rehash_password --
--- Replace a password hash made with older parameters, unless it changed meanwhile.
+-- Replace a password hash made with older parameters, unless it changed meanwhile (the same password: sessions go on).
 UPDATE inkwell.users
    SET password_hash = %(new_hash)s
  WHERE id = %(user_id)s AND password_hash = %(old_hash)s
+   AND set_config('inkwell.rehashing_password', 'on', true) = 'on'
 
 -- lock_first_admin --
 -- Serialises the run commands that may create the first admin at the same time.

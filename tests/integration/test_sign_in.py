@@ -7,7 +7,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from console_ui import SIGNED_IN_KEY
-from db.people import acting_as, create_user, set_user_active, set_user_role
+from db.people import acting_as, create_user, get_user, set_user_active, set_user_role
 from db.requests import list_recent_requests
 from queue_tasks.models import TitlesInput
 from queue_tasks.submit import submit_requests
@@ -117,13 +117,17 @@ def test_a_deactivated_account_is_signed_out_at_its_next_page_view(console_env, 
     assert "no longer active" in texts(at.info)
 
 
-def test_a_role_changed_by_an_admin_applies_at_the_next_page_view(console_env, db):
+def test_a_role_changed_by_an_admin_ends_the_session_and_the_new_role_shows_at_the_next_sign_in(console_env, db):
     user = make_user(db, "editor")
     at = signed_in_app(user, "pages/1_Submit.py").run()
     assert at.selectbox(key="submit_kind")
     with acting_as(db, first_admin(db)):
         set_user_role(db, user.id, "analyst")
     at.run()
+    assert [t.value for t in at.title] == ["Sign in to Inkwell"]
+    assert "changed your role" in texts(at.info)
+
+    at = signed_in_app(get_user(db, user.id), "pages/1_Submit.py").run()
     assert "You are signed in as an analyst." in texts(at.info)
     assert texts(at.sidebar.caption).startswith("Analyst")
 

@@ -9,15 +9,17 @@ signed in through `signed_in_app` (or the `console_as` fixture of tests/integrat
 from __future__ import annotations
 
 import itertools
+import secrets
 from pathlib import Path
 
 import psycopg
 from playwright.sync_api import Page, expect
 from streamlit.testing.v1 import AppTest
 
-from console_ui import SIGNED_IN_KEY, SIGNED_IN_WITH_KEY
+from console_ui import SESSION_TOKEN_KEY, SIGNED_IN_KEY, SIGNED_IN_WITH_KEY
 from db.credits import top_up
-from db.people import User, acting_as, create_organization, create_user, ensure_first_admin, list_organizations
+from db.people import User, acting_as, create_organization, create_user, ensure_first_admin, list_organizations, start_session
+from inkwell_settings import get_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 # The home page is the main script, as under `streamlit run app.py`, so links between pages resolve.
@@ -83,13 +85,27 @@ def offline_user(role: str = "operator") -> User:
 
 
 def signed_in_app(user: User, page: str | None = None, *, script: str = APP) -> AppTest:
-    """An AppTest of `script` (then `page`, when given) signed in as `user`; not run yet."""
+    """An AppTest of `script` (then `page`, when given) signed in as `user`, with a live session
+    started for them on DATABASE_URL (as the sign-in form does); not run yet.
+
+    When that database cannot be reached (the outage tests), the session holds a token the
+    database never issued: it would act as nobody."""
     at = AppTest.from_file(script, default_timeout=30)
     at.session_state[SIGNED_IN_KEY] = user
+    at.session_state[SESSION_TOKEN_KEY] = console_session(user)
     at.session_state[SIGNED_IN_WITH_KEY] = "password"
     if page:
         at.switch_page(page)
     return at
+
+
+def console_session(user: User) -> str:
+    """A live console session for `user`, started on the owner connection (DATABASE_URL)."""
+    try:
+        with psycopg.connect(get_settings().database_url, autocommit=True, connect_timeout=2) as conn:
+            return start_session(conn, user.id)
+    except psycopg.OperationalError:
+        return secrets.token_urlsafe(32)
 
 
 def sign_in_in_browser(page: Page, username: str, password: str = PASSWORD) -> None:
