@@ -167,25 +167,34 @@ class StreamState:
             return []
         version = max(version, self.last_event_id + 1)
         previous, self.sent, self.last_event_id = self.sent, request, version
-        out = []
+        # (event, data) for each thing that changed; the last one carries the change's id, so a client
+        # that resumes from it has seen all of them.
+        out: list[tuple[str, dict[str, Any]]] = []
         document = status_document(request)
         if previous is None or previous.status != request.status:
-            out.append(_sse("status", document, version))
+            out.append(("status", document))
         elif (previous.progress, previous.current_step, previous.eta_seconds) != (
             request.progress, request.current_step, request.eta_seconds
         ):
-            out.append(_sse("progress", {
+            out.append(("progress", {
                 "jobId": document["jobId"], "progress": request.progress, "currentStep": request.current_step,
                 "estimatedTimeRemaining": document["estimatedTimeRemaining"],
-            }, version))
+            }))
         old_text = (previous.partial_text if previous is not None else None) or ""
         new_text = request.partial_text or ""
         if new_text != old_text and request.status == "running":
             if new_text.startswith(old_text) and old_text:
-                out.append(_sse("partial", {"jobId": document["jobId"], "append": new_text[len(old_text):]}, version))
+                out.append(("partial", {"jobId": document["jobId"], "append": new_text[len(old_text):]}))
             else:
-                out.append(_sse("partial", {"jobId": document["jobId"], "text": new_text}, version))
-        return out
+                out.append(("partial", {"jobId": document["jobId"], "text": new_text}))
+        if not out:
+            out.append(("progress", {
+                "jobId": document["jobId"], "progress": request.progress, "currentStep": request.current_step,
+                "estimatedTimeRemaining": document["estimatedTimeRemaining"],
+            }))
+        # Status last, so a client that acts on it has had everything before it.
+        out.sort(key=lambda item: item[0] == "status")
+        return [_sse(event, data, version if i == len(out) - 1 else None) for i, (event, data) in enumerate(out)]
 
 
 def _changed(a: GenerationRequest, b: GenerationRequest) -> bool:
