@@ -80,6 +80,8 @@ class InkwellSettings(BaseSettings):
     admin_username: str = Field(default="admin", min_length=1, max_length=100)
     admin_password: SecretStr | None = None
 
+    # Where the HTTP API is served, as browsers reach it (./run sets it); the console links its docs.
+    api_url: str | None = None
     # The HTTP API (api/): anonymous website-analysis sessions may submit this many a minute per
     # session id and per client address; bodies over api_max_body_bytes are refused (413).
     api_visitor_submissions_per_minute: int = Field(default=5, ge=1)

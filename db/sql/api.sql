@@ -88,3 +88,11 @@ SELECT name FROM inkwell.organizations WHERE id = %(organization_id)s
 -- get_requests_by_ids --
 -- Several requests by id (owner connection: the event streams' fan-out reads each change once).
 SELECT * FROM inkwell.requests WHERE id = ANY(%(ids)s::uuid[])
+
+-- list_api_tokens --
+-- The acting user's API tokens (an admin's: everyone's), live ones first, newest first.
+SELECT * FROM inkwell.list_api_tokens()
+
+-- revoke_api_token --
+-- End an API token at once (own, or anyone's for an admin); false when it may not or was ended already.
+SELECT inkwell.revoke_api_token(%(token_id)s)
