@@ -1,6 +1,6 @@
-"""Start Inkwell: PostgreSQL, the schema, the queue workers and the Streamlit console.
+"""Start Inkwell: PostgreSQL, the schema, the queue workers, the Streamlit console and the HTTP API.
 
-    python serve.py [--port 8501] [--workers 1] [--concurrency N]
+    python serve.py [--port 8501] [--api-port PORT+1] [--workers 1] [--concurrency N]
 
 Without DATABASE_URL an embedded PostgreSQL keeps its data in .inkwell/pgdata (or
 $INKWELL_DATA_DIR/pgdata). Ctrl-C or SIGTERM stops everything and exits 0; if a worker or the
@@ -52,6 +52,7 @@ class LaunchError(RuntimeError):
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="Run Inkwell: database, queue workers and console.")
     parser.add_argument("--port", type=int, default=8501, help="console port (default 8501)")
+    parser.add_argument("--api-port", type=int, default=None, help="HTTP API port (default: the console's + 1)")
     parser.add_argument("--workers", type=_at_least(0), default=1, help="worker processes (default 1)")
     parser.add_argument(
         "--concurrency",
@@ -162,12 +163,16 @@ class Launcher:
         port = self.args.port
         if not port_is_free(port):
             raise LaunchError(f"port {port} is already in use; choose another with --port")
+        api_port = self.args.api_port or port + 1
+        if not port_is_free(api_port):
+            raise LaunchError(f"port {api_port} (the HTTP API) is already in use; choose another with --api-port")
         database_url, database_label = self._database()
         applied = migrate(database_url)
         print("Database schema: " + (f"applied {', '.join(applied)}" if applied else "up to date"), flush=True)
         self._ensure_first_admin(database_url)
 
         env = self._child_env(database_url)
+        env.setdefault("INKWELL_API_URL", f"http://localhost:{api_port}")
         for i in range(self.args.workers):
             self._spawn(f"worker-{i}", [
                 sys.executable, "-m", "procrastinate", "--app=queue_tasks.app", "worker",
@@ -177,8 +182,13 @@ class Launcher:
             sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
             "--server.port", str(port), "--browser.gatherUsageStats", "false",
         ], env)
+        # The HTTP API in its own process: its event loop and threads never wait on the console's
+        # script runs (one GIL each), and it can be restarted or scaled out on its own.
+        self._spawn("api", [sys.executable, "-m", "api", "--port", str(api_port)], env)
         self._wait_healthy(port)
+        self._wait_healthy(api_port, path="/api/openapi.json", label="the HTTP API")
         print(f"\nInkwell is running at http://localhost:{port}  (Ctrl-C to stop)", flush=True)
+        print(f"HTTP API: http://localhost:{api_port}/api/v1  (docs: http://localhost:{api_port}/api/docs)", flush=True)
         print(f"Database: {database_label}", flush=True)
         print(f"Workers: {self.args.workers} × concurrency {self.args.concurrency}\n", flush=True)
 
@@ -221,20 +231,20 @@ class Launcher:
                 start_new_session=True, preexec_fn=functools.partial(_die_with_launcher, os.getpid()),
             )
 
-    def _wait_healthy(self, port: int) -> None:
-        url = f"http://127.0.0.1:{port}/_stcore/health"
+    def _wait_healthy(self, port: int, path: str = "/_stcore/health", label: str = "the console") -> None:
+        url = f"http://127.0.0.1:{port}{path}"
         no_proxy = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # HTTP(S)_PROXY must not apply
         deadline = time.monotonic() + HEALTH_TIMEOUT_S
         while True:
             self._check_children()
             try:
                 with no_proxy.open(url, timeout=2) as response:
-                    if response.read().strip() == b"ok":
+                    if response.status == 200 and (path != "/_stcore/health" or response.read().strip() == b"ok"):
                         return
             except OSError:
                 pass  # not listening yet
             if time.monotonic() > deadline:
-                raise LaunchError(f"the console did not answer {url} within {HEALTH_TIMEOUT_S} s")
+                raise LaunchError(f"{label} did not answer {url} within {HEALTH_TIMEOUT_S} s")
             time.sleep(0.25)
 
     # -- running and stopping ---------------------------------------------------------------------
