@@ -102,7 +102,6 @@ def create_app(database_url: str | None = None) -> FastAPI:
     def openapi():
         if app.openapi_schema is None:
             app.openapi_schema = get_openapi(title=TITLE, version="1", description=DESCRIPTION, routes=app.routes)
-            app.openapi_schema["components"]["securitySchemes"] = {"bearer": {"type": "http", "scheme": "bearer"}}
         return app.openapi_schema
 
     app.openapi = openapi

@@ -14,7 +14,8 @@ from collections.abc import Callable
 from typing import Annotated, Any
 
 import pydantic
-from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi import APIRouter, Header, Query, Request, Response, Security
+from fastapi.security import HTTPBearer
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
@@ -41,7 +42,8 @@ from queue_tasks.webhooks import check_callback_url
 from queue_tasks.website_analysis import WebsiteAnalysisInput
 
 _ERRORS = {status: {"model": ErrorBody} for status in (400, 401, 402, 403, 404, 409, 413, 422, 429, 503)}
-router = APIRouter(prefix="/api", responses=_ERRORS)
+bearer = HTTPBearer(auto_error=False, description="An API token from the console's API tokens page.")
+router = APIRouter(prefix="/api", responses=_ERRORS, dependencies=[Security(bearer)])
 
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", description="Same key and body within 24 h: the same job.")]
 SessionIdHeader = Annotated[str | None, Header(alias="x-session-id", description="An anonymous visitor's session id.")]
@@ -61,9 +63,11 @@ def _pool(request: Request):
     return request.app.state.pool
 
 
-def _caller(request: Request, authorization: str | None, session_id: str | None = None, *, visitors: bool = False) -> Caller:
+def _caller(request: Request, session_id: str | None = None, *, visitors: bool = False) -> Caller:
+    # The Authorization header is read here, not declared per route: the OpenAPI document states it
+    # once, as the bearer security scheme (router dependency below).
     return identify(
-        _pool(request), authorization=authorization, session_id=session_id,
+        _pool(request), authorization=request.headers.get("authorization"), session_id=session_id,
         address=request.client.host if request.client else "", visitors_allowed=visitors,
     )
 
@@ -107,7 +111,7 @@ def _idempotency(key: str | None, endpoint: str, body: pydantic.BaseModel) -> tu
 
 def _organization_id(value: str | int) -> int:
     text = str(value).strip()
-    if not text.isdigit() or len(text) > 18:
+    if not (text.isascii() and text.isdigit()) or len(text) > 18:
         raise ApiError(422, "validation_error", "organizationId: must be an organization's id (digits)",
                        details=[{"field": "organizationId", "message": "must be an organization's id (digits)"}])
     return int(text)
@@ -156,10 +160,10 @@ def _create(
 @router.post("/v1/jobs/content-generation", status_code=202, response_model=JobAccepted, tags=["jobs"])
 def create_content_generation(
     body: ContentGenerationCreate, request: Request, response: Response,
-    authorization: Annotated[str | None, Header()] = None, idempotency_key: IdempotencyKey = None,
+    idempotency_key: IdempotencyKey = None,
 ):
     """A blog post: outline, sections, polish; saved as a post with `autoSave`, an image queued with `includeVisuals`."""
-    caller = _caller(request, authorization)
+    caller = _caller(request)
     organization_id = _organization_id(body.organizationId)
     callback_url = _callback(body, caller)
 
@@ -184,11 +188,11 @@ def create_content_generation(
 @router.post("/v1/jobs/website-analysis", status_code=202, response_model=JobAccepted, tags=["jobs"])
 def create_website_analysis(
     body: WebsiteAnalysisCreate, request: Request, response: Response,
-    authorization: Annotated[str | None, Header()] = None, x_session_id: SessionIdHeader = None,
+    x_session_id: SessionIdHeader = None,
     idempotency_key: IdempotencyKey = None,
 ):
     """A website analysis, for a signed-in caller or an anonymous visitor (x-session-id, or `sessionId`)."""
-    caller = _caller(request, authorization, x_session_id or body.sessionId, visitors=True)
+    caller = _caller(request, x_session_id or body.sessionId, visitors=True)
     callback_url = _callback(body, caller)
     data = _validated(WebsiteAnalysisInput, {"url": body.url})
 
@@ -209,10 +213,10 @@ def create_website_analysis(
 @router.post("/v1/jobs/titles", status_code=202, response_model=JobAccepted, tags=["jobs"])
 def create_titles(
     body: TitlesCreate, request: Request, response: Response,
-    authorization: Annotated[str | None, Header()] = None, idempotency_key: IdempotencyKey = None,
+    idempotency_key: IdempotencyKey = None,
 ):
     """Post titles for a topic."""
-    caller = _caller(request, authorization)
+    caller = _caller(request)
     callback_url = _callback(body, caller)
     data = _validated(TitlesInput, {"topic": body.topic, "audience": body.audience, "tone": body.tone, "count": body.count})
 
@@ -228,11 +232,11 @@ def create_titles(
 @router.post("/v1/jobs/site-build", status_code=202, response_model=SiteBuildAccepted, tags=["jobs"])
 def create_site_build(
     definition: dict[str, Any], request: Request, response: Response,
-    authorization: Annotated[str | None, Header()] = None, idempotency_key: IdempotencyKey = None,
+    idempotency_key: IdempotencyKey = None,
 ):
     """A site build from a site definition (`site`, `business`, `routes`, as on the Submit page), plus
     optional `scheduledAt` and `callbackUrl` (each section's final status is posted there)."""
-    caller = _caller(request, authorization)
+    caller = _caller(request)
     definition = dict(definition)
     options = _validated(CreateOptions, {k: definition.pop(k) for k in ("scheduledAt", "callbackUrl") if k in definition})
     callback_url = _callback(options, caller)
@@ -257,10 +261,10 @@ def create_site_build(
 @router.post("/images/generate-for-blog", status_code=202, response_model=JobAccepted, tags=["jobs"])
 def create_image_for_blog(
     body: ImageForBlogCreate, request: Request, response: Response,
-    authorization: Annotated[str | None, Header()] = None, idempotency_key: IdempotencyKey = None,
+    idempotency_key: IdempotencyKey = None,
 ):
     """An image for a saved blog post (a post-image job)."""
-    caller = _caller(request, authorization)
+    caller = _caller(request)
     organization_id = _organization_id(body.organizationId)
     callback_url = _callback(body, caller)
     try:
@@ -305,10 +309,10 @@ def _read_status(conn, request_id: uuid.UUID) -> dict[str, Any]:
 @router.get("/v1/jobs/{jobId}/status", response_model=JobStatus, tags=["jobs"])
 def job_status(
     jobId: str, request: Request,
-    authorization: Annotated[str | None, Header()] = None, x_session_id: SessionIdHeader = None,
+    x_session_id: SessionIdHeader = None,
 ):
     """The job's status, progress, result and times. Another organization's job answers 404, like an unknown id."""
-    caller = _caller(request, authorization, x_session_id, visitors=True)
+    caller = _caller(request, x_session_id, visitors=True)
     request_id = _request_id(jobId)
     with acting(_pool(request), caller) as conn:
         return _read_status(conn, request_id)
@@ -333,20 +337,20 @@ def _act(request: Request, caller: Caller, job_id: str, action) -> dict[str, Any
 @router.post("/v1/jobs/{jobId}/cancel", response_model=JobStatus, tags=["jobs"])
 def cancel_job(
     jobId: str, request: Request,
-    authorization: Annotated[str | None, Header()] = None, x_session_id: SessionIdHeader = None,
+    x_session_id: SessionIdHeader = None,
 ):
     """Cancel a queued or scheduled job at once, or stop a running one (its status follows). 409 once it finished."""
-    caller = _caller(request, authorization, x_session_id, visitors=True)
+    caller = _caller(request, x_session_id, visitors=True)
     return _act(request, caller, jobId, actions.cancel_request)
 
 
 @router.post("/v1/jobs/{jobId}/retry", status_code=202, response_model=JobStatus, tags=["jobs"])
 def retry_job(
     jobId: str, request: Request, response: Response,
-    authorization: Annotated[str | None, Header()] = None, x_session_id: SessionIdHeader = None,
+    x_session_id: SessionIdHeader = None,
 ):
     """Queue a failed or cancelled job again (it pays its credits again). 409 for any other state."""
-    caller = _caller(request, authorization, x_session_id, visitors=True)
+    caller = _caller(request, x_session_id, visitors=True)
     document = _act(request, caller, jobId, actions.retry_request)
     response.headers["Location"] = f"/api/v1/jobs/{document['jobId']}/status"
     return document
@@ -371,7 +375,6 @@ def _decode_cursor(cursor: str) -> tuple[dt.datetime, uuid.UUID]:
 @router.get("/v1/jobs", response_model=JobList, tags=["jobs"])
 def list_jobs(
     request: Request,
-    authorization: Annotated[str | None, Header()] = None,
     status: Annotated[JobStatusName | None, Query()] = None,
     kind: Annotated[JobKindName | None, Query()] = None,
     since: Annotated[dt.datetime | None, Query(description="Only jobs created at or after this time (ISO-8601).")] = None,
@@ -379,7 +382,7 @@ def list_jobs(
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ):
     """The caller's own jobs, newest first, `limit` at a time; follow `nextCursor` for older ones."""
-    caller = _caller(request, authorization)
+    caller = _caller(request)
     if since is not None and since.tzinfo is None:
         since = since.replace(tzinfo=dt.timezone.utc)
     before = _decode_cursor(cursor) if cursor else None
@@ -392,9 +395,9 @@ def list_jobs(
 
 
 @router.get("/v1/me", response_model=Me, tags=["account"])
-def me(request: Request, authorization: Annotated[str | None, Header()] = None):
+def me(request: Request):
     """The token's user, role and organization, with the organization's credit balance."""
-    caller = _caller(request, authorization)
+    caller = _caller(request)
     user = caller.user
     with acting(_pool(request), caller) as conn:
         balance = credits.balance(conn, user.organization_id)
@@ -402,7 +405,7 @@ def me(request: Request, authorization: Annotated[str | None, Header()] = None):
             "organizationId": user.organization_id, "organizationName": user.organization_name, "creditBalance": balance}
 
 
-@router.get("/v1/health", response_model=Health, tags=["service"])
+@router.get("/v1/health", response_model=Health, tags=["service"], openapi_extra={"security": []})
 def health(request: Request):
     """For load balancers: 200 when the database answers (with live workers and queue depth), else 503."""
     with console_connection(_pool(request)) as conn:
@@ -419,14 +422,14 @@ def health(request: Request):
 )
 async def job_events(
     jobId: str, request: Request,
-    authorization: Annotated[str | None, Header()] = None, x_session_id: SessionIdHeader = None,
+    x_session_id: SessionIdHeader = None,
     last_event_id: LastEventId = None,
 ):
     """Server-Sent Events for one job: `status` (the status document) when the status changes, `progress`
     (progress, currentStep, estimatedTimeRemaining), `partial` (model text as it streams: `append`, or
     the whole `text`), heartbeat comments while idle; the stream ends after the terminal status. Each
     event has an id; reconnect with `Last-Event-ID` to get only what changed since."""
-    caller = await run_in_threadpool(_caller, request, authorization, x_session_id, visitors=True)
+    caller = await run_in_threadpool(_caller, request, x_session_id, visitors=True)
     request_id = _request_id(jobId)
     try:
         resume_from = int(last_event_id) if last_event_id else None

@@ -43,6 +43,10 @@ def test_invalid_bodies_answer_400_and_422_with_field_paths(api_server, cast, to
         _error(client.post("/api/v1/jobs/titles", json={"topic": "Bread", "callbackUrl": "http://exa mple.com/"}),
                422, "validation_error")
         _error(client.get("/api/v1/jobs", params={"cursor": "garbage"}), 400, "invalid_cursor")
+        # Found by the schemathesis run: a superscript digit passed str.isdigit and then broke int().
+        error = _error(client.post("/api/images/generate-for-blog", json={
+            "blogPostId": "x", "topic": "Bread", "organizationId": "\u00b2"}), 422, "validation_error")
+        assert error["details"] == [{"field": "organizationId", "message": "must be an organization's id (digits)"}]
         _error(client.post("/api/v1/jobs/titles", json={"topic": "Bread"}, headers={"Idempotency-Key": "k" * 300}),
                400, "invalid_idempotency_key")
 
