@@ -67,7 +67,7 @@ def _caller(request: Request, session_id: str | None = None, *, visitors: bool =
     # The Authorization header is read here, not declared per route: the OpenAPI document states it
     # once, as the bearer security scheme (router dependency below).
     return identify(
-        _pool(request), authorization=request.headers.get("authorization"), session_id=session_id,
+        authorization=request.headers.get("authorization"), session_id=session_id,
         address=request.client.host if request.client else "", visitors_allowed=visitors,
     )
 
@@ -398,8 +398,8 @@ def list_jobs(
 def me(request: Request):
     """The token's user, role and organization, with the organization's credit balance."""
     caller = _caller(request)
-    user = caller.user
     with acting(_pool(request), caller) as conn:
+        user = caller.user
         balance = credits.balance(conn, user.organization_id)
     return {"id": user.id, "username": user.username, "displayName": user.display_name, "role": user.role,
             "organizationId": user.organization_id, "organizationName": user.organization_name, "creditBalance": balance}
@@ -429,7 +429,7 @@ async def job_events(
     (progress, currentStep, estimatedTimeRemaining), `partial` (model text as it streams: `append`, or
     the whole `text`), heartbeat comments while idle; the stream ends after the terminal status. Each
     event has an id; reconnect with `Last-Event-ID` to get only what changed since."""
-    caller = await run_in_threadpool(_caller, request, x_session_id, visitors=True)
+    caller = _caller(request, x_session_id, visitors=True)
     request_id = _request_id(jobId)
     try:
         resume_from = int(last_event_id) if last_event_id else None

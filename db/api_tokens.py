@@ -60,3 +60,11 @@ def list_tokens(conn: psycopg.Connection) -> list[ApiToken]:
 def revoke_token(conn: psycopg.Connection, token_id: int) -> bool:
     """End a token at once; False when the acting user may not, or it had ended already."""
     return bool(conn.execute(QUERIES["revoke_api_token"], {"token_id": token_id}).fetchone()[0])
+
+
+def token_user(conn: psycopg.Connection) -> User | None:
+    """Inside acting_as(conn, token): the token's account, its use recorded; None when the session
+    is not live (unknown, revoked, expired, inactive account). One statement, in the caller's
+    transaction, so an API call checks its token and does its work in one transaction."""
+    with conn.cursor(row_factory=class_row(User)) as cur:
+        return cur.execute(QUERIES["api_caller"]).fetchone()

@@ -181,9 +181,13 @@ def submit_once(
 
     With a key, the database makes sure one key queues once (db/idempotency.py): a repeat, even a
     concurrent one, gets the first answer and queues and charges nothing. Inside the caller's
-    transaction (acting_as) this is a savepoint: a refusal undoes the key's claim too.
+    transaction (acting_as) it is part of that transaction: a refusal rolls back the key's claim
+    with everything else.
     """
-    with database_errors_as_unavailable(), conn.transaction():
+    # Inside the caller's transaction already (the API's acting_as): no savepoint, whose two round
+    # trips would buy nothing (a refusal ends the whole call).
+    in_transaction = conn.info.transaction_status != TransactionStatus.IDLE
+    with database_errors_as_unavailable(), (contextlib.nullcontext() if in_transaction else conn.transaction()):
         if idempotency_key is not None:
             earlier = idempotency.claim(conn, idempotency_key, request_hash)
             if earlier is not None:
