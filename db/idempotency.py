@@ -56,5 +56,7 @@ def answer(conn: psycopg.Connection, key: str, response: dict[str, Any]) -> None
     conn.execute(QUERIES["answer_idempotency_key"], {"key": key, "response": Jsonb(response)})
 
 
-def delete_old_keys(conn: psycopg.Connection) -> int:
-    return conn.execute(QUERIES["delete_old_idempotency_keys"]).rowcount
+async def delete_old_keys_async(conn: psycopg.AsyncConnection) -> int:
+    """Housekeeping (owner connection): forget keys older than 24 hours."""
+    cur = await conn.execute(QUERIES["delete_old_idempotency_keys"])
+    return cur.rowcount

@@ -45,3 +45,18 @@ def test_a_refused_create_does_not_use_up_its_key(api_server, cast, token_for, d
         assert client.post("/api/v1/jobs/titles", json={"topic": "Rye bread"}).status_code == 402
         db.execute("UPDATE inkwell.organizations SET credit_balance = 5 WHERE id = %s", (cast.ana.organization_id,))
         assert client.post("/api/v1/jobs/titles", json={"topic": "Rye bread"}).status_code == 202
+
+
+def test_housekeeping_forgets_keys_older_than_a_day(api_server, cast, token_for, db, worker):
+    with api_server.client(token_for(cast.ana), **{"Idempotency-Key": "old-key"}) as client:
+        first = client.post("/api/v1/jobs/titles", json={"topic": "Rye bread"}).json()["jobId"]
+        client.headers["Idempotency-Key"] = "fresh-key"
+        client.post("/api/v1/jobs/titles", json={"topic": "Rye bread"})
+    db.execute("UPDATE inkwell.idempotency_keys SET created_at = now() - interval '25 hours' WHERE key = 'old-key'")
+    from tests.integration.test_housekeeping import run_housekeeping
+
+    run_housekeeping(db)
+    assert [row[0] for row in db.execute("SELECT key FROM inkwell.idempotency_keys")] == ["fresh-key"]
+    # The old key now makes a new job.
+    with api_server.client(token_for(cast.ana), **{"Idempotency-Key": "old-key"}) as client:
+        assert client.post("/api/v1/jobs/titles", json={"topic": "Rye bread"}).json()["jobId"] != first
