@@ -134,3 +134,25 @@ def test_scheduled_job_waits_then_cancel_and_retry_follow_the_rules(api_server, 
         minute = client.post("/api/v1/jobs/titles", json={"topic": "A minute from now", "scheduledAt":
                              time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 60))})
         assert client.get(f"/api/v1/jobs/{minute.json()['jobId']}/status").json()["status"] == "scheduled"
+
+
+def test_a_site_build_answers_its_build_and_section_jobs_which_run(api_server, cast, token_for, worker):
+    definition = {
+        "site": "Acme Bakery", "business": {"business_type": "bakery", "target_audience": "families", "brand_voice": "warm"},
+        "routes": [{"path": "/", "sections": [{"template": "hero"}, {"template": "faq"}]},
+                   {"path": "/pricing", "sections": [{"template": "pricing", "name": "plans", "brief": "three plans"}]}],
+    }
+    with api_server.client(token_for(cast.ana)) as client:
+        built = client.post("/api/v1/jobs/site-build", json=definition)
+        assert built.status_code == 202, built.text
+        answer = built.json()
+        assert answer["buildId"] and len(answer["jobIds"]) == 3 and answer["skippedSections"] == 0
+        for job_id in answer["jobIds"]:
+            done = wait_for(lambda: (d := client.get(f"/api/v1/jobs/{job_id}/status").json())["status"] == "succeeded" and d,
+                            timeout=60, message="a section")
+            assert done["kind"] == "site-section" and done["result"]["data"]
+        refused = client.post("/api/v1/jobs/site-build", json={**definition, "routes": [{"path": "/", "sections": [{"template": "carousel"}]}]})
+        assert refused.status_code == 422 and refused.json()["error"]["code"] == "invalid_site_definition"
+        assert refused.json()["error"]["message"].startswith("routes.0.sections.0.template: Input should be 'hero'")
+        later = client.post("/api/v1/jobs/site-build", json={**definition, "scheduledAt": "2999-01-01T00:00:00Z"})
+        assert all(client.get(f"/api/v1/jobs/{j}/status").json()["status"] == "scheduled" for j in later.json()["jobIds"])
