@@ -71,3 +71,20 @@ def test_last_event_id_resumes_after_what_the_client_saw(api_server, cast, token
         assert [e.data["status"] for e in final.events] == ["succeeded"]
         bad = client.get(path, headers={"Last-Event-ID": "yesterday"})
         assert bad.status_code == 400 and bad.json()["error"]["code"] == "invalid_last_event_id"
+
+
+def test_a_dropped_listening_connection_is_replaced_and_no_change_is_lost(api_server, cast, token_for, db):
+    token = token_for(cast.ana)
+    with api_server.client(token) as client, api_server.client(token) as stream_client:
+        job_id = client.post("/api/v1/jobs/titles", json={"topic": "Later bread", "scheduledAt": "2999-01-01T00:00:00Z"}).json()["jobId"]
+        stream = StreamReader(stream_client, f"/api/v1/jobs/{job_id}/events").start()
+        wait_for(lambda: stream.events, timeout=10, message="the first event")
+        assert stream.events[0].data["status"] == "scheduled"
+        db.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'inkwell-api-listen'")
+        # Cancelled right after the listener dropped (before or after it is back: the hub re-reads
+        # every followed request when it reconnects, so either way the stream hears of it).
+        assert client.post(f"/api/v1/jobs/{job_id}/cancel").json()["status"] == "cancelled"
+        stream.wait(30)
+    assert stream.events[-1].data["status"] == "cancelled"
+    wait_for(lambda: _listen_connections(db) == 1, timeout=10, message="the listener back")
+    assert "event listener lost its connection" in api_server.log
