@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 import hashlib
+import ipaddress
 import json
 import logging
 import re
@@ -21,15 +23,63 @@ import pandas as pd
 import psycopg
 import psycopg_pool
 import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
 
 from procrastinate.manager import JobManager
 
 from db.connection import QueueUnavailable, console_connection, open_pool
 from db.live import LiveRequest
-from db.people import User, acting_as, authenticate, end_session, find_oidc_user, start_session, user_for_session
+from db.people import (
+    ActionRefused,
+    User,
+    acting_as,
+    end_session,
+    sign_in,
+    sign_in_with_identity,
+    user_for_session,
+)
 from db.requests import GenerationRequest
 from inkwell_settings import get_settings
 from queue_tasks.actions import job_manager_for
+from queue_tasks.models import clean_typed_text
+
+def _cleaned_text_widget(widget, *, multiline: bool, bound: bool):
+    """`widget` (st.text_input / st.text_area, or their DeltaGenerator methods) returning its value
+    through clean_typed_text, with a warning beside the field when it changed anything."""
+    if getattr(widget, "cleans_typed_text", False):
+        return widget
+
+    @functools.wraps(widget)
+    def typed(*args, **kwargs):
+        limits = {"max_chars": kwargs.get("max_chars"), "multiline": multiline}
+        key, notes = kwargs.get("key"), []
+        if key is not None and isinstance(st.session_state.get(key), str):
+            # A value put into the field's state (a link, code, a restored session) is cleaned
+            # before Streamlit itself handles it: a lone surrogate would break Streamlit there.
+            stored, notes = clean_typed_text(st.session_state[key], **limits)
+            if notes:
+                st.session_state[key] = stored
+        value = widget(*args, **kwargs)
+        text, more = clean_typed_text(value, **limits)
+        notes = notes + more
+        if notes:
+            place = st if bound else args[0]
+            label = kwargs.get("label") or (args[0] if bound and args else args[1] if len(args) > 1 else "")
+            place.warning(f"{escape_markdown(str(label))}: {' '.join(notes)}", icon=":material/cleaning_services:")
+        return text
+
+    typed.cleans_typed_text = True
+    return typed
+
+
+def _clean_every_typed_text() -> None:
+    """Every text field of every page goes through clean_typed_text (queue_tasks/models.py) before its
+    value is used anywhere: NUL and control characters, lone surrogates and oversized text never
+    reach a query, and a field that held them says what was done instead of a traceback."""
+    for name, multiline in (("text_input", False), ("text_area", True)):
+        setattr(DeltaGenerator, name, _cleaned_text_widget(getattr(DeltaGenerator, name), multiline=multiline, bound=False))
+        setattr(st, name, _cleaned_text_widget(getattr(st, name), multiline=multiline, bound=True))
+
 
 UNAVAILABLE_MESSAGE = "Queue unavailable — try again later. The page recovers by itself when the database is back."
 STATUS_BADGES = {
@@ -205,8 +255,7 @@ def _reread(user: User, token: str) -> User | None:
     return fresh
 
 
-def _start_session(user: User, via: str, conn: psycopg.Connection) -> None:
-    token = start_session(conn, user.id, kind="console")
+def _start_session(user: User, token: str, via: str) -> None:
     # Nothing of a previous user's session (filters, selections, snapshots) carries over.
     st.session_state.clear()
     st.session_state[SIGNED_IN_KEY] = user
@@ -254,17 +303,34 @@ def _sign_in_with_password(username: str, password: str) -> None:
         return
     try:
         with console_connection(get_pool()) as conn:
-            user = authenticate(conn, username, password)
-            if user is not None:
-                _start_session(user, "password", conn)
+            signed_in = sign_in(conn, username, password, address=client_address())
     except QueueUnavailable:
         show_unavailable()
         return
-    if user is None:
+    except ActionRefused as refusal:  # throttled after failures, or too many sign-ins at once
+        st.error(str(refusal), icon=":material/lock_clock:")
+        return
+    if signed_in is None:
         # Never which part was wrong: that would tell a stranger which usernames exist.
         st.error(WRONG_CREDENTIALS, icon=":material/lock:")
         return
+    _start_session(*signed_in, via="password")
     st.rerun()
+
+
+def client_address() -> str | None:
+    """The browser's address as the console's server sees it, for throttling sign-in per address.
+
+    None (per-account throttling only) for loopback: a browser on this machine, or a reverse proxy
+    on it (deploy/), whose one address all clients would share, so that one guesser could lock
+    everyone out."""
+    address = st.context.ip_address
+    if not isinstance(address, str):  # None on localhost; not a string under AppTest
+        return None
+    try:
+        return None if ipaddress.ip_address(address.split("%")[0]).is_loopback else address
+    except ValueError:
+        return address
 
 
 def oidc_configured() -> bool:
@@ -285,16 +351,15 @@ def _user_from_identity_provider() -> User | None:
     issuer, subject = st.user.get("iss"), st.user.get("sub")
     try:
         with console_connection(get_pool()) as conn:
-            user = find_oidc_user(conn, str(issuer), str(subject)) if issuer and subject else None
-            if user is not None and user.active:
-                _start_session(user, "oidc", conn)
+            signed_in = sign_in_with_identity(conn, str(issuer), str(subject)) if issuer and subject else None
     except QueueUnavailable:
         show_unavailable()
         st.stop()
-    if user is None or not user.active:
+    if signed_in is None:
         _refuse_identity(issuer, subject)
         st.stop()
-    return user
+    _start_session(*signed_in, via="oidc")
+    return signed_in[0]
 
 
 def _refuse_identity(issuer: object, subject: object) -> None:
@@ -470,3 +535,6 @@ def show_workers(workers: list) -> None:
         )
     else:
         st.caption(f"A worker silent for over {stale_after:g} s is presumed dead; its running jobs are put back in the queue.")
+
+
+_clean_every_typed_text()

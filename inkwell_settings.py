@@ -82,6 +82,9 @@ class InkwellSettings(BaseSettings):
 
     # Where the HTTP API is served, as browsers reach it (./run sets it); the console links its docs.
     api_url: str | None = None
+    # The HTTP API's login for what it reads for no one (event fan-out, health): the workers' role,
+    # which sees every row; unset: DATABASE_URL (./run sets it).
+    api_reader_database_url: str | None = None
     # The HTTP API (api/): anonymous website-analysis sessions may submit this many a minute per
     # session id and per client address; bodies over api_max_body_bytes are refused (413).
     api_visitor_submissions_per_minute: int = Field(default=5, ge=1)

@@ -79,17 +79,24 @@ def create_app(database_url: str | None = None) -> FastAPI:
     if not url:
         raise RuntimeError("DATABASE_URL is not set: the API needs the database.")
 
+    # Calls act for their caller through `url` (the console's role); the event fan-out and the health
+    # check read every row, through the workers' role when ./run gives one (else the same URL).
+    reader_url = settings.api_reader_database_url or url
+
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):
         app.state.pool = open_pool(url, max_size=16)
+        app.state.reader_pool = open_pool(reader_url, max_size=2) if reader_url != url else app.state.pool
         app.state.job_manager = job_manager_for(app.state.pool)
-        app.state.hub = ChangeHub(url)
+        app.state.hub = ChangeHub(reader_url)
         await app.state.hub.start()
         try:
             yield
         finally:
             await app.state.hub.stop()
             app.state.pool.close()
+            if app.state.reader_pool is not app.state.pool:
+                app.state.reader_pool.close()
 
     app = FastAPI(
         title=TITLE, description=DESCRIPTION, version="1", lifespan=lifespan,

@@ -24,6 +24,7 @@ REFUSAL_STATUSES = {
     "IK003": (429, "too_many_submissions"),
     "IK004": (409, "kind_has_no_price"),
     "IK005": (429, "too_many_anonymous_submissions"),
+    "42501": (403, "forbidden"),  # the role or row-level security refused it (db.credits.role_refusal)
 }
 _WAIT = re.compile(r"try again in (\d+) s")
 _HTTP_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",

@@ -408,7 +408,7 @@ def me(request: Request):
 @router.get("/v1/health", response_model=Health, tags=["service"], openapi_extra={"security": []})
 def health(request: Request):
     """For load balancers: 200 when the database answers (with live workers and queue depth), else 503."""
-    with console_connection(_pool(request)) as conn:
+    with console_connection(request.app.state.reader_pool) as conn:
         figures = service_health(conn, get_settings().stalled_worker_seconds)
     return {"status": "ok", "database": True, "liveWorkers": figures.live_workers, "queueDepth": figures.queue_depth}
 

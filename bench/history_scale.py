@@ -54,8 +54,8 @@ SELECT n,
        (ARRAY['Ana','Ben','Chloé','Dev','Eli','Fatima','Gus','Hana','Ivan','Jo','Kemal','Lena','Mo','Nia','Omar',
               'Pia','Quinn','Rui','Sara','Tom'])[1 + floor(power(random(), 2) * 20)::int]
          || ' from ' ||
-       (ARRAY['Marketing','Sales','Support','Docs','Growth','Brand','Product','SEO','Social','Events'])[1 + floor(power(random(), 1.5) * 10)::int]
-         AS requested_by,
+       department AS requested_by,
+       department,
        now() - interval '90 days' * ((%(rows)s - n)::float8 / %(rows)s) + random() * interval '5 seconds' AS created_at,
        random() * 3 AS wait_s,
        1 + random() * 20 AS run_s,
@@ -66,7 +66,10 @@ SELECT n,
        (ARRAY['tips','for beginners','mistakes','in 2026','checklist','on a budget','for teams','myths',
               'case study','guide','at scale','for small shops','trends','basics','playbook'])[1 + floor(random() * 15)::int]
          || CASE WHEN n %% 20000 = 7 THEN ' in zanzibar' ELSE '' END AS topic
-  FROM (SELECT n, random() AS r_status, random() AS r_kind FROM generate_series(1, %(rows)s) AS n) AS s;
+  FROM (SELECT n, random() AS r_status, random() AS r_kind,
+               (ARRAY['Marketing','Sales','Support','Docs','Growth','Brand','Product','SEO','Social','Events'])
+                 [1 + floor(power(random(), 1.5) * 10)::int] AS department
+          FROM generate_series(1, %(rows)s) AS n) AS s;
 
 INSERT INTO procrastinate_jobs (id, queue_name, task_name, args, status, attempts)
 SELECT n, CASE WHEN n %% 10 = 0 THEN 'bulk' ELSE 'default' END, 'inkwell.generate_' || kind,
@@ -78,7 +81,7 @@ SELECT setval('procrastinate_jobs_id_seq', %(rows)s);
 
 INSERT INTO inkwell.requests (id, kind, input, status, progress, current_step, result, model_name, offline_model,
                               error_code, error_message, attempts, requested_by, queue_name, created_at,
-                              started_at, finished_at, updated_at, job_id)
+                              started_at, finished_at, updated_at, job_id, organization_id, user_id)
 SELECT md5('request' || n)::uuid, kind,
        jsonb_build_object('topic', topic, 'count', 10, 'audience', 'small business owners', 'tone', 'friendly'),
        status,
@@ -108,8 +111,10 @@ SELECT md5('request' || n)::uuid, kind,
        CASE WHEN status IN ('succeeded', 'failed') THEN created_at + (wait_s + run_s) * interval '1 second'
             WHEN status = 'cancelled' THEN created_at + wait_s * interval '1 second' END,
        created_at + (wait_s + run_s) * interval '1 second',
-       n
-  FROM gen;
+       n, editor.organization_id, editor.id
+  FROM gen
+  JOIN (SELECT username, id, organization_id FROM inkwell.users) AS editor
+    ON editor.username = 'editor-' || lower(gen.department);
 
 INSERT INTO procrastinate_events (job_id, type, at)
 SELECT n, 'deferred'::procrastinate_job_event_type, created_at FROM gen
@@ -136,6 +141,18 @@ def generate(conn: psycopg.Connection, rows: int) -> None:
         """
     ).fetchall()
     started = time.monotonic()
+    # One organization per department, with one editor each, and one operator: History is read as them.
+    conn.execute(
+        """
+        WITH departments(name) AS (
+            SELECT unnest(ARRAY['Marketing','Sales','Support','Docs','Growth','Brand','Product','SEO','Social','Events'])),
+        organizations AS (INSERT INTO inkwell.organizations (name) SELECT name FROM departments RETURNING id, name)
+        INSERT INTO inkwell.users (organization_id, username, display_name, role)
+        SELECT id, 'editor-' || lower(name), 'Editor of ' || name, 'editor' FROM organizations
+        UNION ALL
+        SELECT id, 'operator', 'Operator', 'operator' FROM organizations WHERE name = 'Sales'
+        """
+    )
     for name, _ in indexes:
         schema = "inkwell." if name.startswith("requests_") else ""
         conn.execute(f"DROP INDEX {schema}{name}")
@@ -329,6 +346,55 @@ def measure_alone(conn: psycopg.Connection, repeats: int) -> dict[str, list[floa
     return timings
 
 
+def measure_roles(conn: psycopg.Connection, repeats: int) -> None:
+    """History's first page read through a console session (row-level security on): an operator
+    (every request), the editor of the largest organization with the organization passed as an
+    explicit filter (what pages/3_History.py does), and the same editor without it (row-level
+    security alone). Same data, same run, every filter combination."""
+    from db.people import acting_as, start_session
+
+    row = conn.execute(
+        """SELECT u.id, o.id, o.name, count(*) FROM inkwell.users AS u JOIN inkwell.organizations AS o ON o.id = u.organization_id
+             JOIN inkwell.requests AS r ON r.organization_id = o.id
+            WHERE u.role = 'editor' GROUP BY u.id, o.id ORDER BY count(*) DESC LIMIT 1"""
+    ).fetchone()
+    operator = conn.execute("SELECT id FROM inkwell.users WHERE role = 'operator'").fetchone()
+    if row is None or operator is None:
+        print("\nEditor vs operator: no organizations in this database (generated before they were): regenerate it.")
+        return
+    editor_id, organization_id, organization, rows = row
+    tokens = {"operator": start_session(conn, operator[0]), "editor": start_session(conn, editor_id)}
+    combos = history_filters(dt.datetime.now(dt.timezone.utc))
+    readers = {
+        "operator": ("operator", None),
+        "editor, organization filter": ("editor", organization_id),
+        "editor, row-level security alone": ("editor", None),
+    }
+    first_page: dict[str, list[float]] = defaultdict(list)
+    paint: dict[str, list[float]] = defaultdict(list)
+    count: dict[str, list[float]] = defaultdict(list)
+    for _ in range(repeats):
+        for reader, (who, explicit) in readers.items():
+            for _, filters in combos:
+                with acting_as(conn, tokens[who]):
+                    conn.execute(f"SET LOCAL statement_timeout = {STATEMENT_TIMEOUT_MS}")
+                    paint_ms, count_ms = timed_first_page(conn, filters.model_copy(update={"organization_id": explicit}))
+                first_page[reader].append(paint_ms + count_ms)
+                paint[reader].append(paint_ms)
+                count[reader].append(count_ms)
+    print(f"\nEditor vs operator, History first page through a console session (row-level security on), "
+          f"{len(combos)} combinations × {repeats}; the editor's organization {organization} has {rows:,} requests (ms, p50 / p95):")
+    base = first_page["operator"]
+    for reader in readers:
+        print(f"  {reader:34s} page + count {p50(first_page[reader]):8.1f} / {p95(first_page[reader]):8.1f}"
+              f"   rows {p50(paint[reader]):7.1f} / {p95(paint[reader]):7.1f}"
+              f"   count {p50(count[reader]):7.1f} / {p95(count[reader]):7.1f}"
+              f"   × operator (p50, p95): {p50(first_page[reader]) / p50(base):.2f}, {p95(first_page[reader]) / p95(base):.2f}")
+        slug = re.sub(r"[^a-z0-9]+", "_", reader).strip("_")
+        figure(f"history_first_page_{slug}_p50", p50(first_page[reader]), "ms")
+        figure(f"history_first_page_{slug}_p95", p95(first_page[reader]), "ms")
+
+
 def measure_under_load(url: str, sessions: int, seconds: float) -> dict[str, list[float]]:
     """`sessions` console sessions, each refreshing every second: its Live list and its History page
     (a filter combination of its own); one Overview refresh per OVERVIEW_REFRESH_SECONDS, as the console's cache does."""
@@ -419,6 +485,7 @@ def main() -> None:
             load_history_page(conn, filters)
         overview(conn)
         report("alone", measure_alone(conn, args.repeats))
+        measure_roles(conn, args.repeats)
         print(f"\n{args.sessions} concurrent console sessions for {args.load_seconds:.0f} s …", flush=True)
         report(f"{args.sessions} sessions", measure_under_load(url, args.sessions, args.load_seconds))
         # The machine is shared: the load says how much of the 2 cores these figures had.

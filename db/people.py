@@ -22,20 +22,22 @@ Who may read and change what is decided by PostgreSQL (migrations 0040–0042, 0
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import datetime as dt
-import functools
 import hashlib
+import math
 import logging
 import re
 import secrets
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import psycopg
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
+from argon2 import PasswordHasher, Type
+from argon2.low_level import hash_secret_raw
 from psycopg import errors
 from psycopg.pq import TransactionStatus
 from psycopg.rows import class_row, dict_row
@@ -63,6 +65,14 @@ _COMMON_PASSWORDS = frozenset(
 )
 
 _hasher = PasswordHasher()
+# A console session lasts at most this long (sign in again after).
+CONSOLE_SESSION_LIFETIME = dt.timedelta(hours=12)
+# Each password hash takes 64 MiB and ~0.1 s of a core: at most this many at once per process, so
+# a burst of sign-in tries cannot exhaust memory; a try that waits longer than HASH_WAIT_SECONDS
+# for a slot is turned away ("try again in a moment") without counting as a failure.
+MAX_CONCURRENT_PASSWORD_HASHES = 2
+HASH_WAIT_SECONDS = 5.0
+_hashing_slots = threading.BoundedSemaphore(MAX_CONCURRENT_PASSWORD_HASHES)
 
 
 class ActionRefused(ValueError):
@@ -207,39 +217,120 @@ def acting_state(conn: psycopg.Connection) -> tuple[str | None, bool]:
     return role, restricted
 
 
-# --- sign-in ----------------------------------------------------------------------------------
+# --- sign-in ---------------------------------------------------------------------------------
 
 
-def authenticate(conn: psycopg.Connection, username: str, password: str) -> User | None:
-    """The active account with this username and password, else None (whatever was wrong).
+class SignInThrottled(ActionRefused):
+    """Too many failed sign-ins for this account or from this address: try again later."""
 
-    Takes about as long for an unknown username as for a wrong password (a hash is checked either
-    way), so the time taken does not tell which usernames exist. Run it on the owner connection,
-    not inside acting_as: inkwell_console cannot read password hashes.
+    def __init__(self, wait_seconds: float):
+        self.wait_seconds = max(1, math.ceil(wait_seconds))
+        super().__init__(
+            f"Too many failed sign-ins: try again in {_duration(self.wait_seconds)}. "
+            "(Repeated failures lock the account for 15 minutes.)"
+        )
+
+
+class SignInBusy(ActionRefused):
+    """Too many sign-ins are being checked at once; nothing was counted."""
+
+
+def _duration(seconds: int) -> str:
+    return f"{seconds} s" if seconds < 120 else f"{math.ceil(seconds / 60)} minutes"
+
+
+def sign_in(
+    conn: psycopg.Connection, username: str, password: str, *, address: str | None = None
+) -> tuple[User, str] | None:
+    """Checks a username and password and starts a console session: (the user, the raw session
+    token), or None (whatever was wrong: unknown username, wrong password, inactive account).
+
+    Works on the console's own role, which cannot read password hashes (migration 0073): the
+    database gives out the account's argon2 settings, this computes the hash of the password typed,
+    and the database compares it and starts the session. Takes as long for an unknown username as
+    for a wrong password. Raises SignInThrottled while the account or `address` (the client's
+    address) must wait after failures, and SignInBusy when too many hashes are being computed.
+    Needs a connection with no transaction open (the failure count must be committed).
     """
-    name = (username or "").strip().lower()
-    row = conn.execute(QUERIES["sign_in_account"], {"username": name}).fetchone() if name else None
-    user_id, active, stored_hash = row if row else (None, False, None)
-    if not _password_matches(stored_hash, password or ""):
+    name = (username or "").strip().lower()[: MAX_NAME_CHARS + 1]
+    password = (password or "")[: MAX_PASSWORD_CHARS + 1]
+    wait, settings, hash_chars = conn.execute(
+        QUERIES["sign_in_challenge"], {"username": name, "address": address}
+    ).fetchone()
+    if wait > 0:
+        raise SignInThrottled(wait)
+    hash_part, new_hash = _hash_with_settings(password, settings, hash_chars)
+    token = secrets.token_urlsafe(32)
+    params = {
+        "username": name,
+        "hash_part": hash_part,
+        "address": address,
+        "token_hash": session_token_hash(token),
+        "expires_at": dt.datetime.now(dt.timezone.utc) + CONSOLE_SESSION_LIFETIME,
+        "new_hash": new_hash,
+    }
+    with conn.transaction():
+        user_id = conn.execute(QUERIES["sign_in"], params).fetchone()[0]
+    if user_id is not None and user_id < 0:
+        raise SignInThrottled(-user_id)
+    if user_id is None:
         return None
-    if not active:
-        logger.info("sign-in refused for inactive account %s", name)
-        return None
-    if _hasher.check_needs_rehash(stored_hash):
-        conn.execute(QUERIES["rehash_password"], {"user_id": user_id, "old_hash": stored_hash, "new_hash": _hasher.hash(password)})
-    return get_user(conn, user_id)
+    user = user_for_session(conn, token)
+    return (user, token) if user is not None else None
 
 
-def _password_matches(stored_hash: str | None, password: str) -> bool:
+def authenticate(conn: psycopg.Connection, username: str, password: str, *, address: str | None = None) -> User | None:
+    """The active account with this username and password, else None (see sign_in); the session
+    sign_in starts is ended at once."""
+    signed_in = sign_in(conn, username, password, address=address)
+    if signed_in is None:
+        return None
+    user, token = signed_in
+    end_session(conn, token)
+    return user
+
+
+def sign_in_with_identity(conn: psycopg.Connection, issuer: str, subject: str) -> tuple[User, str] | None:
+    """A console session for the active account linked to this identity provider's issuer and
+    subject, once the console has checked the provider's answer (st.login); else None."""
+    token = secrets.token_urlsafe(32)
+    params = {
+        "issuer": issuer,
+        "subject": subject,
+        "token_hash": session_token_hash(token),
+        "expires_at": dt.datetime.now(dt.timezone.utc) + CONSOLE_SESSION_LIFETIME,
+    }
+    with conn.transaction():
+        user_id = conn.execute(QUERIES["sign_in_with_identity"], params).fetchone()[0]
+    if user_id is None:
+        return None
+    user = user_for_session(conn, token)
+    return (user, token) if user is not None else None
+
+
+def _hash_with_settings(password: str, settings: str, hash_chars: int) -> tuple[str, str | None]:
+    """The base64 hash part of argon2id(password) with these settings, and a new full hash when the
+    settings are older than the current ones (stored in its place at a successful sign-in)."""
+    _algorithm, version, costs, salt = settings.split("$")[1:5]
+    cost = dict(item.split("=") for item in costs.split(","))
+    if not _hashing_slots.acquire(timeout=HASH_WAIT_SECONDS):
+        raise SignInBusy("Too many sign-ins are being checked right now: try again in a moment.")
     try:
-        return _hasher.verify(stored_hash or _dummy_hash(), password) and stored_hash is not None
-    except (VerificationError, InvalidHashError):
-        return False
-
-
-@functools.cache
-def _dummy_hash() -> str:
-    return _hasher.hash(secrets.token_urlsafe(16))
+        raw = hash_secret_raw(
+            secret=password.encode("utf-8", "surrogatepass"),
+            salt=base64.b64decode(salt + "=" * (-len(salt) % 4)),
+            time_cost=int(cost["t"]),
+            memory_cost=int(cost["m"]),
+            parallelism=int(cost["p"]),
+            hash_len=hash_chars * 3 // 4,
+            type=Type.ID,
+            version=int(version.removeprefix("v=")),
+        )
+        stale = _hasher.check_needs_rehash(f"{settings}${'A' * hash_chars}")
+        new_hash = _hasher.hash(password) if stale else None
+    finally:
+        _hashing_slots.release()
+    return base64.b64encode(raw).decode().rstrip("="), new_hash
 
 
 def get_user(conn: psycopg.Connection, user_id: int) -> User | None:

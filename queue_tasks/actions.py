@@ -139,7 +139,11 @@ def _retry(conn: psycopg.Connection, manager: JobManager, request_id: uuid.UUID 
             logger.info("request %s job %s: retried on request", request.id, request.job_id)
             return
         task = JOB_KINDS[request.kind].task
-        new_job_id = task.configure(connection=conn, queue=request.queue_name).defer(request_id=str(request.id))
+        # At the fair-share priority of a new one-request submission (the database refuses higher, 0072).
+        priority = conn.execute(QUERIES["fair_share_priority"], {"new_requests": 1, "requested_by": request.requested_by}).fetchone()[0]
+        new_job_id = task.configure(connection=conn, queue=request.queue_name, priority=priority).defer(
+            request_id=str(request.id)
+        )
         conn.execute(QUERIES["attach_new_job"], {"request_id": request.id, "job_id": new_job_id})
         audit(conn, "request.retried", "request", request.id,
               {"kind": request.kind, "job_id": new_job_id, "previous_job_id": request.job_id})

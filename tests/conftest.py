@@ -15,6 +15,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from db import roles
 from db.embedded import EmbeddedPostgres
 from db.migrate import migrate
 from tests.support.llm_server import LLMTestServer
@@ -42,6 +43,9 @@ def postgres(tmp_path_factory) -> Iterator[EmbeddedPostgres]:
     server.start()
     with psycopg.connect(server.uri, autocommit=True) as conn:
         conn.execute(f"CREATE DATABASE {TEMPLATE_DB}")
+        # The console's, workers' and analysts' logins (db/roles.py); this server trusts its socket,
+        # so they need no password here.
+        roles.create_roles(conn, passwords=None)
     # Migrations run once into a template; every test clones it (fast, and fully isolated).
     migrate(server.uri_for(TEMPLATE_DB))
     yield server
@@ -56,6 +60,24 @@ def database_url(postgres: EmbeddedPostgres) -> Iterator[str]:
     yield postgres.uri_for(name)
     with psycopg.connect(postgres.uri, autocommit=True) as conn:
         conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@pytest.fixture
+def console_database_url(database_url: str) -> str:
+    """The test's database as the console logs in to it: role inkwell_console."""
+    return roles.url_for(database_url, user=roles.CONSOLE)
+
+
+@pytest.fixture
+def worker_database_url(database_url: str) -> str:
+    """The test's database as the workers log in to it: role inkwell_worker."""
+    return roles.url_for(database_url, user=roles.WORKER)
+
+
+@pytest.fixture
+def analyst_database_url(database_url: str) -> str:
+    """The test's database as analysts log in to it: role inkwell_analyst."""
+    return roles.url_for(database_url, user=roles.ANALYST)
 
 
 @pytest.fixture
@@ -98,13 +120,14 @@ def inkwell_env(database_url: str, llm_server: LLMTestServer, monkeypatch) -> di
 
 
 @pytest.fixture
-def start_worker(inkwell_env: dict[str, str], tmp_path: Path) -> Iterator[Callable[..., WorkerProcess]]:
-    """Start a real `procrastinate worker` subprocess on the test's database."""
+def start_worker(inkwell_env: dict[str, str], worker_database_url: str, tmp_path: Path) -> Iterator[Callable[..., WorkerProcess]]:
+    """Start a real `procrastinate worker` subprocess on the test's database, logged in as the
+    workers' role (inkwell_worker), as ./run starts it."""
     workers: list[WorkerProcess] = []
 
     def start(*, concurrency: int = 4, extra_env: dict[str, str] | None = None, one_shot: bool = False) -> WorkerProcess:
         name = f"worker-{len(workers)}"
-        env = {**os.environ, **inkwell_env, "PYTHONPATH": str(ROOT), **(extra_env or {})}
+        env = {**os.environ, **inkwell_env, "DATABASE_URL": worker_database_url, "PYTHONPATH": str(ROOT), **(extra_env or {})}
         log_path = tmp_path / f"{name}.log"
         command = [
             sys.executable, "-m", "procrastinate", "--app=queue_tasks.app", "worker",

@@ -132,3 +132,15 @@ SELECT a.id, a.at, a.actor_user_id, a.actor_name, a.action, a.organization_id, o
    AND (%(before)s::timestamptz IS NULL OR a.at < %(before)s::timestamptz)
  ORDER BY a.at DESC, a.id DESC
  LIMIT %(limit)s
+
+-- sign_in_challenge --
+-- Seconds to wait before this username may try again from this address (0: now), and the argon2 settings to hash the typed password with.
+SELECT wait_seconds, settings, hash_chars FROM inkwell.sign_in_challenge(%(username)s, %(address)s)
+
+-- sign_in --
+-- The user id of a matching password with a new console session (NULL: no match, counted; negative: seconds still to wait).
+SELECT inkwell.sign_in(%(username)s, %(hash_part)s, %(address)s, %(token_hash)s, %(expires_at)s, %(new_hash)s)
+
+-- sign_in_with_identity --
+-- A console session for the active account linked to this identity provider's issuer and subject; its id, or NULL.
+SELECT inkwell.sign_in_with_identity(%(issuer)s, %(subject)s, %(token_hash)s, %(expires_at)s)

@@ -108,3 +108,7 @@ UPDATE inkwell.requests
        finished_at = NULL,
        updated_at = now()
  WHERE id = %(request_id)s
+
+-- fair_share_priority --
+-- The priority new jobs of a submission of this many requests get (migration 0045), for a job deferred outside insert_requests_with_jobs.
+SELECT inkwell.fair_share_priority(%(new_requests)s, %(requested_by)s)

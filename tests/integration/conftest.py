@@ -13,9 +13,12 @@ from tests.support.console import APP, make_user, signed_in_app
 
 
 @pytest.fixture
-def console_env(database_url, monkeypatch):
-    """The console on the test's database, with the offline model (no endpoint configured)."""
-    monkeypatch.setenv("DATABASE_URL", database_url)
+def console_env(database_url, console_database_url, monkeypatch):
+    """The console on the test's database, logged in as its own role (inkwell_console) as under
+    ./run, with the offline model (no endpoint configured). Sessions are started for signed-in
+    tests on the owner's connection (TEST_OWNER_DATABASE_URL, tests/support/console.py)."""
+    monkeypatch.setenv("DATABASE_URL", console_database_url)
+    monkeypatch.setenv("TEST_OWNER_DATABASE_URL", database_url)
     monkeypatch.delenv("INKWELL_LLM_BASE_URL", raising=False)
     monkeypatch.delenv("INKWELL_LLM_API_KEY", raising=False)
     get_settings.cache_clear()

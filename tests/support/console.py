@@ -9,6 +9,7 @@ signed in through `signed_in_app` (or the `console_as` fixture of tests/integrat
 from __future__ import annotations
 
 import itertools
+import os
 import secrets
 from pathlib import Path
 
@@ -100,9 +101,11 @@ def signed_in_app(user: User, page: str | None = None, *, script: str = APP) -> 
 
 
 def console_session(user: User) -> str:
-    """A live console session for `user`, started on the owner connection (DATABASE_URL)."""
+    """A live console session for `user`, started on the owner's connection (TEST_OWNER_DATABASE_URL
+    when the console logs in as its own role, else DATABASE_URL)."""
+    owner_url = os.environ.get("TEST_OWNER_DATABASE_URL") or get_settings().database_url
     try:
-        with psycopg.connect(get_settings().database_url, autocommit=True, connect_timeout=2) as conn:
+        with psycopg.connect(owner_url, autocommit=True, connect_timeout=2) as conn:
             return start_session(conn, user.id)
     except psycopg.OperationalError:
         return secrets.token_urlsafe(32)
