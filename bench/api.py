@@ -330,6 +330,7 @@ def main() -> None:
     parser.add_argument("--stream-jobs", type=int, default=100)
     parser.add_argument("--writes", type=int, default=300)
     parser.add_argument("--keep", help="keep the database in this folder (a later run reuses it)")
+    parser.add_argument("--parts", default="create,status,polling,streams", help="which parts to run, comma-separated")
     args = parser.parse_args()
 
     from bench.history_scale import generate
@@ -349,10 +350,14 @@ def main() -> None:
                 conn.execute("VACUUM ANALYZE inkwell.requests")
         api, base = start_api(env)
         try:
-            bench_create(url, base, editor_token, editor, args.creates)
-            ids = bench_status(url, base, operator_token, args.status_samples)
-            bench_polling(url, base, operator_token, ids, api.pid, args.pollers, args.poll_seconds)
-            bench_streams(url, base, operator_token, args.streams, args.stream_jobs, args.writes)
+            parts = set(args.parts.split(","))
+            if "create" in parts:
+                bench_create(url, base, editor_token, editor, args.creates)
+            ids = bench_status(url, base, operator_token, args.status_samples)  # also the ids the pollers read
+            if "polling" in parts:
+                bench_polling(url, base, operator_token, ids, api.pid, args.pollers, args.poll_seconds)
+            if "streams" in parts:
+                bench_streams(url, base, operator_token, args.streams, args.stream_jobs, args.writes)
         finally:
             api.terminate()
             api.wait(timeout=15)
