@@ -267,8 +267,12 @@ def bench_streams(url: str, base: str, token: str, streams: int, jobs: int, writ
         with acting_as(conn, token):
             job_ids = submit_requests(conn, "titles", [TitlesInput(topic=f"streamed {i}") for i in range(jobs)],
                                       requested_by="bench-operator")
-        # Running, as a worker would have them (no worker runs here: the benchmark writes their progress).
-        conn.execute("UPDATE inkwell.requests SET status = 'running', current_step = 'Starting' WHERE id = ANY(%s)", (job_ids,))
+        # Running, as a worker would have them (no worker runs here: the benchmark writes their progress
+        # as the job's own, worker-less run; the job-status trigger marks the requests running).
+        queue_jobs = dict(conn.execute(
+            "UPDATE procrastinate_jobs AS j SET status = 'doing' FROM inkwell.requests AS r"
+            " WHERE r.id = ANY(%s) AND j.id = r.job_id RETURNING r.id, j.id", (job_ids,)
+        ).fetchall())
     write_times: dict[str, float] = {}
     arrivals: list[float] = []
     opened = 0
@@ -293,7 +297,8 @@ def bench_streams(url: str, base: str, token: str, streams: int, jobs: int, writ
             for n in range(writes):
                 job_id = job_ids[n % jobs]
                 step = f"w{n}"
-                await record_progress(conn, job_id, progress=n % 100, step=step, eta_seconds=5, partial_text=None)
+                await record_progress(conn, job_id, job_id=queue_jobs[job_id], worker_id=None,
+                                      progress=n % 100, step=step, eta_seconds=5, partial_text=None)
                 write_times[step] = time.time()  # after the commit: what a subscriber can see
                 await asyncio.sleep(0.02)
         await asyncio.sleep(2)

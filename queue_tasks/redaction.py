@@ -23,13 +23,13 @@ import logging
 from typing import Any
 from urllib.parse import quote, quote_plus
 
+from inkwell_settings import get_settings
+
 REDACTED = "[redacted]"
 MIN_FRAGMENT = 8
 
 
 def configured_secret() -> str:
-    from inkwell_settings import get_settings
-
     key = get_settings().llm_api_key
     return key.get_secret_value() if key else ""
 
