@@ -16,7 +16,9 @@ from console_ui import (
     escape_markdown,
     forget_submission,
     is_duplicate_submission,
+    note_rows_read,
     page_header,
+    rows_changed,
     show_unavailable,
     show_workers,
     status_badge,
@@ -64,6 +66,7 @@ def request_titles() -> None:
                     forget_submission(content)
                     st.error(str(error))
                 else:
+                    st.session_state.pop("home_rows", None)  # listed below at once
                     st.success(f"Queued: titles for “{escape_markdown(data.topic)}”. Progress shows below.")
 
 
@@ -84,12 +87,24 @@ def show_request(request: GenerationRequest) -> None:
             st.caption(request.current_step)
 
 
+def recent_rows() -> list[GenerationRequest]:
+    """The latest requests, read again only when a request changed (the change counter moved)."""
+    changed = rows_changed("home", ("requests",))
+    cached = st.session_state.get("home_rows")
+    if cached is not None and not changed:
+        return cached
+    note_rows_read("home", ("requests",))
+    with database() as conn:
+        requests = list_recent_requests(conn, limit=20)
+    st.session_state["home_rows"] = requests
+    return requests
+
+
 @st.fragment(run_every=1.0)
 def recent_requests() -> None:
     st.subheader("Latest requests")
     try:
-        with database() as conn:
-            requests = list_recent_requests(conn, limit=20)
+        requests = recent_rows()
     except QueueUnavailable:
         show_unavailable()
         return

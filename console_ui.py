@@ -15,7 +15,7 @@ import json
 import logging
 import re
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pandas as pd
@@ -25,6 +25,7 @@ import streamlit as st
 
 from procrastinate.manager import JobManager
 
+from db.changes import ChangeCounters, Topic, read_change_counters
 from db.connection import QueueUnavailable, console_connection, open_pool
 from db.live import LiveRequest
 from db.people import (
@@ -486,3 +487,69 @@ def show_workers(workers: list) -> None:
         )
     else:
         st.caption(f"A worker silent for over {stale_after:g} s is presumed dead; its running jobs are put back in the queue.")
+
+
+# --- lists that stay current ---
+
+# How often a list asks whether its rows changed. The counters are read once per console process per
+# interval (cached), however many people watch: one cheap call, no table read (db.changes).
+CHANGE_CHECK_SECONDS = 1.0
+
+
+@st.cache_data(ttl=CHANGE_CHECK_SECONDS, show_spinner=False)
+def _change_counters(database_url: str) -> ChangeCounters:
+    with console_connection(_pool_for(database_url)) as conn:
+        return read_change_counters(conn)
+
+
+def change_counters() -> ChangeCounters:
+    get_pool()
+    return _change_counters(get_settings().database_url)
+
+
+def note_rows_read(list_name: str, topics: tuple[Topic, ...]) -> None:
+    """Call before reading a list's rows: what its counters say now (read at or before the rows,
+    so a change in between shows up as a change, never as none)."""
+    key = f"changes_seen_{list_name}"
+    try:
+        now = change_counters().of(topics)
+    except QueueUnavailable:
+        return
+    seen, settling = st.session_state.get(key, (None, False))
+    if seen is None:
+        st.session_state[key] = (now, False)
+    elif now != seen:
+        st.session_state[key] = (now, True)  # read on a new count: look once more on the next tick
+
+
+def rows_changed(list_name: str, topics: tuple[Topic, ...]) -> bool:
+    """Whether the list's rows may have changed since it last read them: a counter moved since the
+    last look, or moved on the look before (a change counted at commit can be a moment from
+    visible, so the list reads once more after one)."""
+    key = f"changes_seen_{list_name}"
+    try:
+        now = change_counters().of(topics)
+    except QueueUnavailable:
+        return False
+    seen, settling = st.session_state.get(key, (None, False))
+    if seen is None:
+        st.session_state[key] = (now, False)
+        return False
+    if now != seen:
+        st.session_state[key] = (now, True)
+        return True
+    st.session_state[key] = (now, False)
+    return settling
+
+
+def refresh_when_changed(list_name: str, topics: tuple[Topic, ...], on_change: Callable[[], None]) -> None:
+    """A one-second check that, when the list's rows changed, forgets them (`on_change`) and runs the
+    page again: filters, selections and the scroll position stay as they are."""
+
+    @st.fragment(run_every=CHANGE_CHECK_SECONDS)
+    def check() -> None:
+        if rows_changed(list_name, topics):
+            on_change()
+            st.rerun(scope="app")
+
+    check()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 import uuid
 
 import psycopg
@@ -15,12 +16,14 @@ from console_ui import (
     escape_markdown,
     get_job_manager,
     may_act_on,
+    note_rows_read,
     page_header,
+    rows_changed,
     show_unavailable,
     status_badge,
 )
 from db.connection import QueueUnavailable
-from db.live import LiveFilters, LiveRequest, list_live_requests, list_live_requests_by_id
+from db.live import LiveFilters, LiveRequests, LiveRequest, list_live_requests, list_live_requests_by_id
 from db.requests import ACTIVE_STATUSES
 from inkwell_settings import get_settings
 from queue_tasks.actions import ActionRefused, cancel_request
@@ -29,6 +32,10 @@ from queue_tasks.submit import JOB_KINDS
 # A request someone cancelled here stays in the list this long after it ended, so they see it end.
 CANCELLED_VISIBLE_SECONDS = 30
 PARTIAL_TEXT_TAIL_CHARS = 300
+# The cards are read again when a request changes (any change, progress included); and at least
+# this often, so a cancelled card leaves and "starts in" times stay right when nothing changes.
+WATCHED = ("requests",)
+LIVE_MAX_AGE_SECONDS = 10.0
 
 
 def duration(seconds: float) -> str:
@@ -75,6 +82,7 @@ def cancel(request_id: uuid.UUID, topic: str) -> None:
     except QueueUnavailable:
         st.session_state["live_notice"] = ("Not cancelled: the queue is unavailable — try again later.", ":material/cloud_off:")
     else:
+        st.session_state.pop("live_rows", None)
         st.session_state.setdefault("live_cancelled", set()).add(str(request_id))
         message = f"Cancelled “{topic}”." if outcome == "cancelled" else f"Cancelling “{topic}”: the worker is stopping it."
         st.session_state["live_notice"] = (message, ":material/cancel:")
@@ -142,15 +150,30 @@ def show_empty_state(filters: LiveFilters) -> None:
     st.page_link("pages/1_Submit.py", label="Submit a topic", icon=":material/add_circle:")
 
 
+def live_rows(filters: LiveFilters) -> tuple[LiveRequests, list[LiveRequest]]:
+    """The rows to show: read again only when a request changed (the change counter moved), the
+    filters changed, or they are older than LIVE_MAX_AGE_SECONDS; else the ones read before."""
+    changed = rows_changed("live", WATCHED)
+    cached = st.session_state.get("live_rows")
+    if cached is not None:
+        read_at, read_for, live, ended = cached
+        if not changed and read_for == filters and time.monotonic() - read_at < LIVE_MAX_AGE_SECONDS:
+            return live, ended
+    note_rows_read("live", WATCHED)
+    with database() as conn:
+        live = list_live_requests(conn, filters)
+        ended = recently_cancelled(conn, {request.id for request in live.requests})
+    st.session_state["live_rows"] = (time.monotonic(), filters, live, ended)
+    return live, ended
+
+
 @st.fragment(run_every=1.0)
 def live_requests(filters: LiveFilters) -> None:
     if notice := st.session_state.pop("live_notice", None):
         message, icon = notice
         st.toast(message, icon=icon)
     try:
-        with database() as conn:
-            live = list_live_requests(conn, filters)
-            ended = recently_cancelled(conn, {request.id for request in live.requests})
+        live, ended = live_rows(filters)
     except QueueUnavailable:
         show_unavailable()
         return
@@ -166,5 +189,5 @@ def live_requests(filters: LiveFilters) -> None:
 
 st.set_page_config(page_title="Live · Inkwell", page_icon=":material/monitoring:", layout="wide")
 page_header("Live")
-st.caption("Requests waiting or running, newest first. The list refreshes itself every second.")
+st.caption("Requests waiting or running, newest first. The list keeps itself current.")
 live_requests(chosen_filters())

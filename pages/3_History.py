@@ -1,8 +1,9 @@
 """History: finished requests, newest first. Filter them, page through them, open one to see what
 happened, retry or cancel one, the selected rows or everything the filter matches, export as CSV.
 
-The table is a snapshot, read again only when the filters, the page or the data change through this
-page (or on Refresh): row selections must keep pointing at the rows the user saw. How many requests
+The table is a snapshot, read again when the filters or the page change, on Refresh, and by itself
+within a second or two when a request is added or changes status (a change counter, migration 0090,
+checked every second): row selections keep pointing at the rows the user saw. How many requests
 match is counted once per filter set, and last: the table is on screen while it is counted.
 """
 
@@ -26,7 +27,9 @@ from console_ui import (
     get_job_manager,
     get_pool,
     may_act_on,
+    note_rows_read,
     page_header,
+    refresh_when_changed,
     runs_the_queue,
     session_token,
     show_unavailable,
@@ -60,6 +63,8 @@ BULK_MAX_REQUESTS = 1_000
 ACTIONABLE = {"retry": RETRYABLE_STATUSES, "cancel": ACTIVE_STATUSES}
 VERBS = {"retry": "Retry", "cancel": "Cancel"}
 DONE = {"retry": "retried", "cancel": "cancelled"}
+# The table reads its rows again when a request is added, removed or changes status.
+WATCHED = ("request_status",)
 
 
 @dataclass(frozen=True)
@@ -156,6 +161,7 @@ def page_starts() -> list[PageStart]:
 def reload_history() -> None:
     st.session_state.pop("history_snapshot", None)
     st.session_state.pop("history_count", None)
+    st.session_state.pop("history_waiting", None)
 
 
 def go_older(last_row: PageStart) -> None:
@@ -176,13 +182,46 @@ def load_snapshot(filters: HistoryFilter) -> Snapshot:
         dismiss_plan()
     start = starts[-1] if starts else None
     if snapshot is None or snapshot.filters != filters or snapshot.start != start:
+        note_rows_read("history", WATCHED)
         with database() as conn:
             page = history_page(conn, filters, after=start)
         snapshot = Snapshot(filters, start, page)
         st.session_state["history_snapshot"] = snapshot
+        st.session_state.pop("history_stale", None)
         # A new table widget, so no selection survives onto rows the user has not seen.
         st.session_state["history_table_version"] = st.session_state.get("history_table_version", 0) + 1
+    elif st.session_state.pop("history_stale", False):
+        snapshot = refreshed(snapshot)
     return snapshot
+
+
+def selected_positions() -> list[int]:
+    table = st.session_state.get(f"history_table_{st.session_state.get('history_table_version', 0)}")
+    return list(table["selection"]["rows"]) if table else []
+
+
+def refreshed(snapshot: Snapshot) -> Snapshot:
+    """The same filters and page read again after the rows changed. The table keeps its widget, so
+    the selection and the scroll position stay, unless a selected row would move: then the table
+    waits until the selection is cleared (or Refresh), and says what is waiting."""
+    note_rows_read("history", WATCHED)
+    with database() as conn:
+        page = history_page(conn, snapshot.filters, after=snapshot.start)
+    fresh = Snapshot(snapshot.filters, snapshot.start, page)
+    st.session_state.pop("history_count", None)
+    positions = selected_positions()
+    old_ids = [snapshot.page.rows[i].id for i in positions if i < len(snapshot.page.rows)]
+    new_ids = [page.rows[i].id for i in positions if i < len(page.rows)]
+    if positions and old_ids != new_ids:
+        st.session_state["history_waiting"] = True
+        return snapshot
+    st.session_state.pop("history_waiting", None)
+    st.session_state["history_snapshot"] = fresh
+    return fresh
+
+
+def mark_stale() -> None:
+    st.session_state["history_stale"] = True
 
 
 def load_count(filters: HistoryFilter) -> MatchCount:
@@ -203,6 +242,8 @@ def show_empty_state(filters: HistoryFilter) -> None:
         st.info("No finished requests yet — submit a topic on the home page; it shows here once it ends.")
     else:
         st.info("No requests match these filters — clear a filter, pick more statuses or widen the dates.")
+    st.caption("This list updates by itself as requests end.")
+    st.button("Refresh", key="history_refresh_empty", on_click=reload_history, icon=":material/refresh:")
 
 
 def local(at: dt.datetime | None) -> dt.datetime | None:
@@ -247,6 +288,8 @@ def pager(snapshot: Snapshot) -> DeltaGenerator:
     newer.button("Newer", key="history_newer", disabled=not page_starts(), on_click=go_newer)
     caption = where.empty()
     caption.caption(page_caption(snapshot, "(counting the matches…)"))
+    if st.session_state.get("history_waiting"):
+        where.caption(":material/update: Newer changes are waiting: they show when you clear your selection or Refresh.")
     refresh.button("Refresh", key="history_refresh", on_click=reload_history)
     older.button(
         "Older", key="history_older", disabled=not snapshot.page.has_older,
@@ -539,3 +582,4 @@ if detail_id:
 # Last: everything above is on screen while the matches are counted.
 if snapshot.page.rows:
     show_count(snapshot, count_caption, export_note)
+refresh_when_changed("history", WATCHED, on_change=mark_stale)

@@ -18,6 +18,7 @@ from console_ui import (
     get_job_manager,
     page_header,
     plural,
+    refresh_when_changed,
     show_unavailable,
     status_badge,
 )
@@ -230,6 +231,8 @@ def batch_view(batch_id: uuid.UUID) -> None:
 st.set_page_config(page_title="Site builds · Inkwell", page_icon=":material/web:", layout="wide")
 user = page_header("Site builds")
 st.caption("Each build runs one job per route × section. Start one on the Submit page (kind “Site build”).")
+# New builds and their sections' states appear by themselves; the chosen build stays chosen (by id).
+refresh_when_changed("site_builds", ("site_builds", "request_status"), on_change=lambda: None)
 try:
     with database() as conn:
         batches = sites.list_batches(conn)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 import uuid
 
 import pytest
@@ -135,6 +136,7 @@ def test_cancel_on_a_running_request_shows_cancelling_until_the_worker_stops_it(
 
     # The worker stops the task and ends the job as Procrastinate does on abort.
     db.execute("UPDATE procrastinate_jobs SET status = 'aborted' WHERE id = %s", (get_request(db, request_id).job_id,))
+    time.sleep(1.1)  # the next tick: the change counters are read at most once a second
     at.run()
     assert ":orange-badge[:material/cancel: cancelled] **tiny house living**" in texts(at.markdown)
     assert "Cancelled while running" in texts(at.caption)

@@ -1,0 +1,157 @@
+"""Lists stay current by themselves: a change counter (migration 0090) moves when rows change, and
+each list's one-second check reads its rows again only then, keeping filters and selections.
+
+AppTest does not run fragments on their timer; each `at.run()` here stands for the next tick, after
+the counters' one-second cache has expired, with no click in between.
+"""
+
+from __future__ import annotations
+
+import time
+
+import psycopg
+
+from db.changes import read_change_counters
+from db.requests import get_request
+from tests.integration.test_history_page import finish, open_page, select_rows, shown_topics, submit
+
+TICK = 1.1  # the counters are read at most once a second per console process
+
+
+def next_tick(at):
+    time.sleep(TICK)
+    return at.run()
+
+
+def test_counters_move_with_their_rows_and_status_only_with_a_status_change(db):
+    before = read_change_counters(db)
+    (request_id,) = submit(db, "a topic")
+    submitted = read_change_counters(db)
+    assert submitted.requests > before.requests and submitted.request_status > before.request_status
+
+    db.execute("UPDATE inkwell.requests SET progress = 40 WHERE id = %s", (request_id,))
+    progressed = read_change_counters(db)
+    assert progressed.requests > submitted.requests
+    assert progressed.request_status == submitted.request_status  # History does not re-read for progress
+
+    finish(db, [request_id])
+    assert read_change_counters(db).request_status > progressed.request_status
+    assert read_change_counters(db).posts == before.posts
+
+
+def test_a_change_is_counted_at_commit_not_before(db, database_url):
+    (request_id,) = submit(db, "a topic")
+    before = read_change_counters(db)
+    with psycopg.connect(database_url) as writer:
+        writer.execute("UPDATE inkwell.requests SET progress = 10 WHERE id = %s", (request_id,))
+        assert read_change_counters(db).requests == before.requests  # not yet visible, not yet counted
+        writer.commit()
+    assert read_change_counters(db).requests > before.requests
+
+
+def test_the_console_may_read_the_counters(console_database_url):
+    with psycopg.connect(console_database_url) as conn:
+        assert read_change_counters(conn).requests >= 1
+
+
+def test_history_shows_a_request_that_ends_after_the_page_opened_without_a_click(console_as, db):
+    request_id = submit(db, "ends later")
+    at = open_page(console_as)
+    assert shown_topics(at) == []
+
+    finish(db, request_id)
+    at = next_tick(at)
+    assert not at.exception
+    assert shown_topics(at) == ["ends later"]
+
+
+def test_history_empty_view_offers_refresh(console_as, db):
+    at = open_page(console_as)
+    assert at.button(key="history_refresh_empty").label == "Refresh"
+    request_id = submit(db, "finished meanwhile")
+    finish(db, request_id)
+    at.button(key="history_refresh_empty").click().run()
+    assert shown_topics(at) == ["finished meanwhile"]
+
+
+def test_history_keeps_filters_and_selection_when_rows_are_added_below(console_as, db):
+    oldest = submit(db, "oldest, still running")
+    finish(db, submit(db, "middle") + submit(db, "newest"))
+    at = open_page(console_as)
+    at.text_input(key="history_requester").input("ana").run()
+    at = select_rows(at, [0])
+    version = at.session_state["history_table_version"]
+
+    finish(db, oldest)
+    at = next_tick(at)
+    assert shown_topics(at) == ["newest", "middle", "oldest, still running"]
+    assert at.text_input(key="history_requester").value == "ana"
+    assert at.session_state["history_table_version"] == version  # the same table: the selection stays
+    assert at.session_state[f"history_table_{version}"]["selection"]["rows"] == [0]
+
+
+def test_history_holds_the_rows_while_a_selected_row_would_move(console_as, db):
+    finish(db, submit(db, "first"))
+    newer = submit(db, "second")
+    at = select_rows(open_page(console_as), [0])
+
+    finish(db, newer)
+    at = next_tick(at)
+    assert shown_topics(at) == ["first"]
+    assert any("Newer changes are waiting" in c.value for c in at.caption)
+
+    at.button(key="history_refresh").click().run()
+    assert shown_topics(at) == ["second", "first"]
+
+
+def test_after_retry_all_matching_the_list_shows_the_requests_failing_again(console_as, db):
+    failed = submit(db, "fails twice")
+    finish(db, failed, "failed", error_code="server_error", error_message="500")
+    at = open_page(console_as)
+    at.button(key="bulk_retry_matching").click().run()
+    at.button(key="bulk_confirm").click().run()
+    assert get_request(db, failed[0]).status == "queued"
+    assert shown_topics(at) == []  # retried: not finished any more
+
+    finish(db, failed, "failed", error_code="server_error", error_message="500 again")
+    at = next_tick(at)
+    at = next_tick(at)
+    assert shown_topics(at) == ["fails twice"]
+
+
+# --- Live, Posts, Site builds ---
+
+
+def test_live_reads_its_rows_again_only_when_a_request_changed(console_as, db):
+    from tests.integration.test_live_page import live_page, start_running, topics_shown
+    from tests.integration.test_live_page import submit as submit_live
+
+    first = submit_live(db, "first")
+    at = live_page(console_as())
+    read_at = at.session_state["live_rows"][0]
+    at = next_tick(at)
+    assert at.session_state["live_rows"][0] == read_at, "nothing changed: the rows were not read again"
+
+    submit_live(db, "second")
+    start_running(db, first, progress=50, step="Writing…", eta=3, partial="")
+    at = next_tick(at)
+    assert at.session_state["live_rows"][0] > read_at
+    assert topics_shown(at) == ["second", "first"]
+    assert [p.text.split(" · ")[0] for p in at.get("progress")][-1] == "Writing…"
+
+
+def test_posts_page_lists_a_new_post_by_itself_and_keeps_the_open_one(console_as, db, database_url):
+    from tests.integration.test_blog_posts import saved_post
+
+    first = saved_post(db, database_url)
+    at = console_as(page="pages/5_Posts.py")
+    at.session_state["posts_table_0"] = {"selection": {"rows": [0], "columns": []}}
+    at.run()
+    assert at.query_params["post"] == [str(first)] or at.query_params["post"] == str(first)
+
+    saved_post(db, database_url)
+    at = next_tick(at)
+    assert not at.exception
+    assert len(next(d.value for d in at.dataframe if "Title" in d.value.columns)) == 2
+    opened = at.query_params["post"]
+    assert (opened[0] if isinstance(opened, list) else opened) == str(first), "the open post stays open"
