@@ -19,6 +19,7 @@ from console_ui import (
     note_rows_read,
     page_header,
     rows_changed,
+    show_price,
     show_unavailable,
     show_workers,
     status_badge,
@@ -221,6 +222,7 @@ requests_tab, overview_tab = st.tabs(["Requests", "Overview"])
 with requests_tab:
     if can_submit(user):
         st.caption("Ask the model for titles. The work runs as a background job; this page follows it live.")
+        show_price("titles")
         request_titles()
     else:
         st.caption("The latest requests you may see, followed live. Analysts read; they do not submit.")

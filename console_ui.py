@@ -27,6 +27,8 @@ from procrastinate.manager import JobManager
 
 from db.changes import ChangeCounters, Topic, read_change_counters
 from db.connection import QueueUnavailable, console_connection, open_pool
+from db.credits import TOP_UP_HINT, kind_costs
+from db.credits import balance as credit_balance
 from db.live import LiveRequest
 from db.people import (
     ActionRefused,
@@ -553,3 +555,28 @@ def refresh_when_changed(list_name: str, topics: tuple[Topic, ...], on_change: C
             st.rerun(scope="app")
 
     check()
+
+
+# --- credits before submitting ---
+
+
+def show_price(kind: str) -> None:
+    """What one request of the kind costs and what the organization has left, before it is
+    submitted; when that is not enough, who can fix it and where."""
+    user = current_user()
+    try:
+        with database() as conn:
+            price = kind_costs(conn).get(kind)
+            left = credit_balance(conn, user.organization_id)
+    except QueueUnavailable:
+        return
+    if price is None or left is None:
+        return
+    cost = "Free" if price == 0 else f"Each request costs {plural(price, 'credit')}"
+    organization = escape_markdown(user.organization_name)
+    st.caption(f":material/toll: {cost} · {organization} has {plural(left, 'credit')} left.")
+    if price > left:
+        st.warning(
+            f"{organization} has {plural(left, 'credit')} left, not enough for this. {TOP_UP_HINT}",
+            icon=":material/account_balance_wallet:",
+        )

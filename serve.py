@@ -188,7 +188,9 @@ class Launcher:
         settings = get_settings()
         password = settings.admin_password.get_secret_value() if settings.admin_password else None
         with psycopg.connect(database_url, autocommit=True) as conn:
-            admin, generated = ensure_first_admin(conn, username=settings.admin_username, password=password)
+            admin, generated = ensure_first_admin(
+                conn, username=settings.admin_username, password=password, starting_credits=settings.starting_credits
+            )
         if generated is not None:
             print(
                 f"\nFirst admin created. Sign in as “{admin.username}” with the password:\n\n    {generated}\n\n"

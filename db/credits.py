@@ -23,6 +23,8 @@ NOT_ENOUGH_CREDITS = "IK001"
 TOO_MANY_IN_FLIGHT = "IK002"
 TOO_MANY_SUBMISSIONS = "IK003"
 KIND_HAS_NO_PRICE = "IK004"
+# Every "not enough credits" says where the cure is.
+TOP_UP_HINT = "An admin adds credits on the Admin page, Organizations tab (Top up credits)."
 SUBMISSION_REFUSALS = frozenset({NOT_ENOUGH_CREDITS, TOO_MANY_IN_FLIGHT, TOO_MANY_SUBMISSIONS, KIND_HAS_NO_PRICE})
 
 
@@ -45,7 +47,8 @@ def refusal_message(error: BaseException) -> str | None:
     """
     while error is not None:
         if isinstance(error, psycopg.Error) and error.sqlstate in SUBMISSION_REFUSALS:
-            return error.diag.message_primary
+            message = error.diag.message_primary
+            return f"{message} {TOP_UP_HINT}" if error.sqlstate == NOT_ENOUGH_CREDITS else message
         error = error.__cause__
     return None
 
