@@ -1,6 +1,7 @@
-"""Inkwell console — home page. Editors request titles and follow the latest requests live;
-operators read the Overview: status counts, queue depth, throughput, wait and run times,
-failures and workers."""
+"""Inkwell console — the entry point (`streamlit run app.py`) and the Home page. It builds the
+navigation from the signed-in role (console_ui.console_navigation). On Home, editors request titles
+and follow the latest requests live; operators read the Overview: status counts, queue depth,
+throughput, wait and run times, failures and workers."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import streamlit as st
 from console_ui import (
     browser_zone,
     can_submit,
+    console_navigation,
     current_user,
     database,
     escape_markdown,
@@ -216,16 +218,21 @@ def overview() -> None:
     show_failures(figures)
 
 
+def home() -> None:
+    user = page_header("Inkwell")
+    requests_tab, overview_tab = st.tabs(["Requests", "Overview"])
+    with requests_tab:
+        if can_submit(user):
+            st.caption("Ask the model for titles. The work runs as a background job; this page follows it live.")
+            show_price("titles")
+            request_titles()
+        else:
+            st.caption("The latest requests you may see, followed live. Analysts read; they do not submit.")
+        recent_requests()
+    with overview_tab:
+        overview()
+
+
 st.set_page_config(page_title="Inkwell", page_icon=":material/edit_note:", layout="wide")
-user = page_header("Inkwell")
-requests_tab, overview_tab = st.tabs(["Requests", "Overview"])
-with requests_tab:
-    if can_submit(user):
-        st.caption("Ask the model for titles. The work runs as a background job; this page follows it live.")
-        show_price("titles")
-        request_titles()
-    else:
-        st.caption("The latest requests you may see, followed live. Analysts read; they do not submit.")
-    recent_requests()
-with overview_tab:
-    overview()
+# The pages the signed-in role may use, Home first; before sign-in, the sign-in form alone.
+console_navigation(home).run()

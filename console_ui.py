@@ -22,9 +22,11 @@ import pandas as pd
 import psycopg
 import psycopg_pool
 import streamlit as st
+from streamlit.navigation.page import StreamlitPage
 
 from procrastinate.manager import JobManager
 
+from console_sessions import ADOPT_PATH, COOKIE_NAME, HANDOFFS, cookies_available
 from db.changes import ChangeCounters, Topic, read_change_counters
 from db.connection import QueueUnavailable, console_connection, open_pool
 from db.credits import TOP_UP_HINT, kind_costs
@@ -119,7 +121,8 @@ def show_unavailable(error: QueueUnavailable | None = None) -> None:
 # --- sign-in and roles ---
 
 # The signed-in user (db.people.User) of this browser session. Without it a page shows the sign-in
-# form and nothing else. Reloading the browser starts a new session, so it asks again.
+# form and nothing else. A reload starts a new Streamlit session: the session cookie
+# (console_sessions) signs the person in again while their database session is live.
 SIGNED_IN_KEY = "signed_in_user"
 # The raw token of the signed-in person's session (db.people.start_session): the database knows it
 # only hashed, and resolves every console transaction's acting user from it.
@@ -129,6 +132,8 @@ SESSION_ENDED = (
     "or made your account no longer active. Sign in again, or ask an admin if this is a mistake."
 )
 SIGNED_IN_WITH_KEY = "signed_in_with"
+# A one-time code for the session cookie (console_sessions), used on the first run after sign-in.
+HANDOFF_KEY = "session_handoff"
 SIGN_IN_NOTICE_KEY = "sign_in_notice"
 WRONG_CREDENTIALS = "Wrong username or password."
 ROLE_LABELS = {"editor": "Editor", "operator": "Operator", "analyst": "Analyst", "admin": "Admin"}
@@ -193,13 +198,41 @@ def require_sign_in() -> User:
     if user is not None:
         user = _reread(user, session_token())
     if user is None:
+        user = _user_from_cookie()
+    if user is None:
         user = _user_from_identity_provider()
     if user is None:
         show_sign_in()
         st.stop()
     # Requests are stored with the signed-in user's name (kinds' forms read it from here).
     st.session_state["requester"] = user.display_name
+    if code := st.session_state.pop(HANDOFF_KEY, None):
+        _adopt_session_in_browser(code)
     return user
+
+
+def _user_from_cookie() -> User | None:
+    """A reload or a link opened in a new tab: the person's live session, from its cookie."""
+    token = st.context.cookies.get(COOKIE_NAME) if cookies_available() else None
+    if not token:
+        return None
+    try:
+        with console_connection(get_pool()) as conn:
+            user = user_for_session(conn, token)
+    except QueueUnavailable:
+        return None
+    if user is not None:
+        _start_session(user, token, via="cookie")
+    return user
+
+
+def _adopt_session_in_browser(code: str) -> None:
+    """Send the browser once through the route that sets the session cookie, and back here."""
+    target = json.dumps(f"{ADOPT_PATH}?code={code}&next=")
+    st.html(
+        f"<script>window.location.replace({target} + encodeURIComponent(window.location.pathname + window.location.search));</script>",
+        unsafe_allow_javascript=True,
+    )
 
 
 def _reread(user: User, token: str) -> User | None:
@@ -223,6 +256,8 @@ def _start_session(user: User, token: str, via: str) -> None:
     st.session_state[SIGNED_IN_KEY] = user
     st.session_state[SESSION_TOKEN_KEY] = token
     st.session_state[SIGNED_IN_WITH_KEY] = via
+    if via != "cookie" and cookies_available():
+        st.session_state[HANDOFF_KEY] = HANDOFFS.offer(token)
 
 
 def sign_out(notice: str = "You are signed out.") -> None:
@@ -493,12 +528,14 @@ def show_workers(workers: list) -> None:
 
 # --- lists that stay current ---
 
-# How often a list asks whether its rows changed. The counters are read once per console process per
-# interval (cached), however many people watch: one cheap call, no table read (db.changes).
+# How often a list asks whether its rows changed. The counters are read at most once per console
+# process per COUNTER_READ_SECONDS (cached), however many people watch: one cheap call, no table
+# read (db.changes).
 CHANGE_CHECK_SECONDS = 1.0
+COUNTER_READ_SECONDS = 0.5
 
 
-@st.cache_data(ttl=CHANGE_CHECK_SECONDS, show_spinner=False)
+@st.cache_data(ttl=COUNTER_READ_SECONDS, show_spinner=False)
 def _change_counters(database_url: str) -> ChangeCounters:
     with console_connection(_pool_for(database_url)) as conn:
         return read_change_counters(conn)
@@ -580,3 +617,38 @@ def show_price(kind: str) -> None:
             f"{organization} has {plural(left, 'credit')} left, not enough for this. {TOP_UP_HINT}",
             icon=":material/account_balance_wallet:",
         )
+
+
+# --- navigation ---
+
+# Every page but Home, in the order of the sidebar, with who may use it (None: every signed-in role).
+# Each page checks its roles again itself (page_header), and the database enforces them.
+CONSOLE_PAGES: tuple[tuple[str, tuple[str, ...] | None, str], ...] = (
+    ("pages/1_Submit.py", SUBMITTERS, ":material/add_circle:"),
+    ("pages/2_Live.py", None, ":material/monitoring:"),
+    ("pages/3_History.py", None, ":material/history:"),
+    ("pages/4_Workers_and_queues.py", (*QUEUE_RUNNERS, "analyst"), ":material/engineering:"),
+    ("pages/5_Posts.py", None, ":material/article:"),
+    ("pages/6_Site_builds.py", None, ":material/web:"),
+    ("pages/7_Admin.py", AUDIT_READERS, ":material/admin_panel_settings:"),
+)
+
+
+def may_use(user: User, page: str) -> bool:
+    """Whether the page is listed for (and linked to) the user."""
+    roles = next((roles for path, roles, _ in CONSOLE_PAGES if path == page), None)
+    return roles is None or user.role in roles
+
+
+def console_navigation(home: Callable[[], None]) -> StreamlitPage:
+    """Home first, then the pages the signed-in role may use. Before sign-in the navigation is hidden
+    (each page shows the sign-in form), yet every page stays registered: a link to a request opens
+    it once the person has signed in."""
+    user = st.session_state.get(SIGNED_IN_KEY) or _user_from_cookie()
+    pages = [st.Page(home, title="Home", icon=":material/home:", default=True)]
+    pages += [
+        st.Page(path, icon=icon)
+        for path, roles, icon in CONSOLE_PAGES
+        if user is None or roles is None or user.role in roles
+    ]
+    return st.navigation(pages, position="sidebar" if user is not None else "hidden")

@@ -174,7 +174,7 @@ class Launcher:
                 "--concurrency", str(self.args.concurrency), "--name", f"worker-{i}",
             ], env)
         self._spawn("streamlit", [
-            sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+            sys.executable, "-m", "streamlit", "run", "console_server.py", "--server.headless", "true",
             "--server.port", str(port), "--browser.gatherUsageStats", "false",
         ], env)
         self._wait_healthy(port)

@@ -11,6 +11,7 @@ import streamlit as st
 
 from console_ui import (
     browser_zone,
+    can_submit,
     current_user,
     database,
     escape_markdown,
@@ -147,7 +148,8 @@ def show_empty_state(filters: LiveFilters) -> None:
         st.info("No waiting or running jobs match these filters.", icon=":material/filter_alt_off:")
         return
     st.info("No jobs waiting or running — submit a topic on the Submit page.", icon=":material/inbox:")
-    st.page_link("pages/1_Submit.py", label="Submit a topic", icon=":material/add_circle:")
+    if can_submit(current_user()):
+        st.page_link("pages/1_Submit.py", label="Submit a topic", icon=":material/add_circle:")
 
 
 def live_rows(filters: LiveFilters) -> tuple[LiveRequests, list[LiveRequest]]:

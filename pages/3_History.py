@@ -528,12 +528,17 @@ def show_detail(request_id: str) -> None:
         show_unavailable()
         return
     if request is None:
-        st.warning("No request with that id.")
+        st.warning(
+            "This request is not one you can see: it belongs to another organization, or the link is "
+            "mistyped. Ask whoever sent the link.",
+            icon=":material/link_off:",
+        )
         return
     with st.container(border=True):
         st.markdown(f"{status_badge(request.status)} **{escape_markdown(str(request.input.get('topic', '')))}**")
         st.caption(f"Request {request.id} · {escape_markdown(request.kind)} · by {escape_markdown(request.requested_by)} "
-                   f"· queue {escape_markdown(request.queue_name)}")
+                   f"· queue {escape_markdown(request.queue_name)} · this page's address opens it directly: "
+                   "bookmark it or send it to a colleague")
         show_input_and_result(request)
         show_timings(request)
         show_timeline(events)
@@ -574,7 +579,14 @@ if snapshot.page.rows:
 else:
     show_empty_state(filters)
 
-detail_id = str(selected[0].id) if len(selected) == 1 else st.query_params.get("request")
+table_key = f"history_table_{st.session_state.get('history_table_version', 0)}"
+if len(selected) == 1:
+    # The address now opens this request directly: bookmark it or send it to a colleague.
+    st.query_params["request"] = str(selected[0].id)
+elif st.session_state.get("history_selected_in") == table_key:
+    st.query_params.pop("request", None)  # the row was unselected: its detail closes
+st.session_state["history_selected_in"] = table_key if len(selected) == 1 else None
+detail_id = st.query_params.get("request")
 if detail_id:
     st.subheader("Request")
     show_detail(detail_id)

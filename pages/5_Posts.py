@@ -7,7 +7,16 @@ import uuid
 import streamlit as st
 
 from console_kinds.blog_post import safe_markdown
-from console_ui import database, escape_markdown, page_header, refresh_when_changed, show_unavailable, status_badge
+from console_ui import (
+    can_submit,
+    current_user,
+    database,
+    escape_markdown,
+    page_header,
+    refresh_when_changed,
+    show_unavailable,
+    status_badge,
+)
 from db.connection import QueueUnavailable
 from db.posts import Post, get_post, get_post_image, list_posts
 
@@ -73,7 +82,8 @@ except QueueUnavailable:
 
 if not posts:
     st.info("No posts yet. Submit a blog post request; with “Save to Posts” ticked it lands here.")
-    st.page_link("pages/1_Submit.py", label="Submit a blog post", icon=":material/add_circle:")
+    if can_submit(current_user()):
+        st.page_link("pages/1_Submit.py", label="Submit a blog post", icon=":material/add_circle:")
     st.stop()
 
 rows = [

@@ -87,6 +87,17 @@ def choose_batch(batches: list[sites.SiteBatchSummary]) -> sites.SiteBatchSummar
     by_id = {str(b.id): b for b in batches}
     if pending := st.session_state.pop("site_batch_pending", None):
         st.session_state["site_batch"] = pending
+    linked = st.query_params.get("build")
+    if linked and linked != st.session_state.get("site_batch_linked"):
+        st.session_state["site_batch_linked"] = linked  # a link (or a reload) opens its build, once
+        if linked in by_id:
+            st.session_state["site_batch"] = linked
+        else:
+            st.warning(
+                "The linked site build is not one you can see: it belongs to another organization, or "
+                "the link is mistyped. Showing the newest build instead.",
+                icon=":material/link_off:",
+            )
     st.session_state.setdefault("site_batch", str(batches[0].id))
     if st.session_state["site_batch"] not in by_id:
         st.session_state["site_batch"] = str(batches[0].id)
@@ -98,6 +109,9 @@ def choose_batch(batches: list[sites.SiteBatchSummary]) -> sites.SiteBatchSummar
         f"{by_id[i].requested_by} · {by_id[i].created_at.astimezone(zone):%Y-%m-%d %H:%M}",
         key="site_batch",
     )
+    # The address opens the chosen build directly: bookmark it or send it to a colleague.
+    st.query_params["build"] = st.session_state["site_batch"]
+    st.session_state["site_batch_linked"] = st.session_state["site_batch"]
     return by_id[st.session_state["site_batch"]]
 
 
@@ -241,7 +255,8 @@ except QueueUnavailable:
     st.stop()
 if not batches:
     st.info("No site builds yet.", icon=":material/web:")
-    st.page_link("pages/1_Submit.py", label="Build a site on the Submit page", icon=":material/add_circle:")
+    if can_submit(current_user()):
+        st.page_link("pages/1_Submit.py", label="Build a site on the Submit page", icon=":material/add_circle:")
     st.stop()
 selected = choose_batch(batches)
 batch_view(selected.id)
