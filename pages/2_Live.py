@@ -23,6 +23,7 @@ from console_ui import (
     show_unavailable,
     status_badge,
 )
+from console_kinds.partial import show_partial_answer
 from db.connection import QueueUnavailable
 from db.live import LiveFilters, LiveRequests, LiveRequest, list_live_requests, list_live_requests_by_id
 from db.requests import ACTIVE_STATUSES
@@ -32,7 +33,6 @@ from queue_tasks.submit import JOB_KINDS
 
 # A request someone cancelled here stays in the list this long after it ended, so they see it end.
 CANCELLED_VISIBLE_SECONDS = 30
-PARTIAL_TEXT_TAIL_CHARS = 300
 # The cards are read again when a request changes (any change, progress included); and at least
 # this often, so a cancelled card leaves and "starts in" times stay right when nothing changes.
 WATCHED = ("requests",)
@@ -140,7 +140,8 @@ def show_request(request: LiveRequest, zone: dt.tzinfo) -> None:
         if request.status in ACTIVE_STATUSES and attempt > 1:
             st.caption(f"Attempt {attempt} of {get_settings().max_attempts}")
         if request.status == "running" and request.partial_text:
-            st.caption(f"…{escape_markdown(request.partial_text[-PARTIAL_TEXT_TAIL_CHARS:])}")
+            with st.expander("The answer so far", expanded=True):
+                show_partial_answer(request.partial_text, escape_markdown)
 
 
 def show_empty_state(filters: LiveFilters) -> None:

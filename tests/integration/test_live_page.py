@@ -70,7 +70,9 @@ def test_queued_and_running_requests_are_shown_newest_first_with_progress(consol
         (40, "Generating titles… · about 12 s left"),
         (0, "Queued"),
     ]
-    assert r'…\{"titles"\: \["Frost \<b\>proof\</b\>' in texts(at.caption)
+    # The answer as it is becoming: a list of titles, escaped, no JSON.
+    assert "1. Frost \\<b\\>proof\\</b\\>" in texts(at.markdown)
+    assert '"titles"' not in texts(at.markdown) + texts(at.caption)
     assert get_request(db, queued).status == "queued"
 
 
