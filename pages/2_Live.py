@@ -25,7 +25,15 @@ from console_ui import (
 )
 from console_kinds.partial import show_partial_answer
 from db.connection import QueueUnavailable
-from db.live import LiveFilters, LiveRequests, LiveRequest, list_live_requests, list_live_requests_by_id
+from db.live import (
+    LiveFilters,
+    LiveRequest,
+    LiveRequests,
+    list_live_requests,
+    list_live_requests_by_id,
+    time_left,
+    typical_run_seconds,
+)
 from db.requests import ACTIVE_STATUSES
 from inkwell_settings import get_settings
 from queue_tasks.actions import ActionRefused, cancel_request
@@ -37,6 +45,8 @@ CANCELLED_VISIBLE_SECONDS = 30
 # this often, so a cancelled card leaves and "starts in" times stay right when nothing changes.
 WATCHED = ("requests",)
 LIVE_MAX_AGE_SECONDS = 10.0
+# Time left is learned from recent runs of the same kind (db.live.typical_run_seconds), read this often.
+TYPICAL_RUN_REFRESH_SECONDS = 60
 
 
 def duration(seconds: float) -> str:
@@ -104,8 +114,16 @@ def recently_cancelled(conn: psycopg.Connection, shown: set[uuid.UUID]) -> list[
     return visible
 
 
-def progress_text(request: LiveRequest) -> str:
-    left = f" · about {duration(request.eta_seconds)} left" if request.eta_seconds is not None else ""
+@st.cache_data(ttl=TYPICAL_RUN_REFRESH_SECONDS, show_spinner=False)
+def typical_runs(database_url: str, viewer_id: int, kinds: tuple[str, ...]) -> dict[str, float]:
+    """Cached per viewer (row-level security: learned from the runs they may see) for a minute."""
+    with database() as conn:
+        return typical_run_seconds(conn, kinds)
+
+
+def progress_text(request: LiveRequest, typical: dict[str, float]) -> str:
+    seconds = time_left(request, typical.get(request.kind), dt.datetime.now(dt.timezone.utc))
+    left = f" · about {duration(seconds)} left" if seconds is not None else ""
     return f"{escape_markdown(request.current_step)}{left}"
 
 
@@ -120,7 +138,7 @@ def start_text(request: LiveRequest, zone: dt.tzinfo) -> str:
     return f":material/schedule: Was due at {local} — waiting for a worker to pick it up"
 
 
-def show_request(request: LiveRequest, zone: dt.tzinfo) -> None:
+def show_request(request: LiveRequest, zone: dt.tzinfo, typical: dict[str, float]) -> None:
     topic = escape_markdown(str(request.input.get("topic", "")))
     with st.container(border=True):
         head, who, action = st.columns([6, 3, 1], vertical_alignment="center")
@@ -132,7 +150,7 @@ def show_request(request: LiveRequest, zone: dt.tzinfo) -> None:
         if request.status == "scheduled":
             st.caption(start_text(request, zone))
         elif request.status in ACTIVE_STATUSES:
-            st.progress(request.progress / 100, text=progress_text(request))
+            st.progress(request.progress / 100, text=progress_text(request, typical))
         else:
             st.caption(escape_markdown(request.current_step))
         # Procrastinate counts finished attempts; a running request is on the one after them.
@@ -186,8 +204,13 @@ def live_requests(filters: LiveFilters) -> None:
     if live.is_cut_short:
         st.caption(f"Showing the newest {len(live.requests):,} of {live.total:,}. Narrow the filters to see the others.")
     zone = browser_zone()
+    running_kinds = tuple(sorted({r.kind for r in live.requests if r.status == "running"}))
+    try:
+        typical = typical_runs(get_settings().database_url, current_user().id, running_kinds) if running_kinds else {}
+    except QueueUnavailable:
+        typical = {}
     for request in sorted(live.requests + ended, key=lambda r: (r.created_at, r.id), reverse=True):
-        show_request(request, zone)
+        show_request(request, zone, typical)
 
 
 st.set_page_config(page_title="Live · Inkwell", page_icon=":material/monitoring:", layout="wide")

@@ -7,6 +7,7 @@ the counters' one-second cache has expired, with no click in between.
 
 from __future__ import annotations
 
+import re
 import time
 
 import psycopg
@@ -155,3 +156,26 @@ def test_posts_page_lists_a_new_post_by_itself_and_keeps_the_open_one(console_as
     assert len(next(d.value for d in at.dataframe if "Title" in d.value.columns)) == 2
     opened = at.query_params["post"]
     assert (opened[0] if isinstance(opened, list) else opened) == str(first), "the open post stays open"
+
+
+# --- time left, learned from recent runs of the same kind ---
+
+
+def test_live_time_left_counts_the_steps_still_to_come_from_recent_runs_of_the_kind(console_as, db):
+    from tests.integration.test_live_page import live_page, start_running
+    from tests.integration.test_live_page import submit as submit_live
+
+    done = [submit_live(db, f"earlier {i}") for i in range(3)]
+    finish(db, done)
+    db.execute("UPDATE inkwell.requests SET started_at = now() - interval '200 s', finished_at = now() - interval '100 s' "
+               "WHERE id = ANY(%s)", (done,))
+    running = submit_live(db, "running now")
+    start_running(db, running, progress=15, step="Outline: planning the sections…", eta=0, partial="")
+    db.execute("UPDATE inkwell.requests SET started_at = now() - interval '10 s' WHERE id = %s", (running,))
+
+    at = live_page(console_as())
+    [bar] = [p for p in at.get("progress") if p.value == 15]
+    # Recent runs took 100 s and this one has run 10 s (plus the time the page took to open), though
+    # its current step alone would say 0 s.
+    left = re.fullmatch(r"Outline\\: planning the sections… · about 1 min (\d+) s left", bar.text)
+    assert left and 15 <= int(left.group(1)) <= 30, bar.text
