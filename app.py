@@ -20,6 +20,7 @@ from console_ui import (
     is_duplicate_submission,
     note_rows_read,
     page_header,
+    plural,
     rows_changed,
     show_price,
     show_unavailable,
@@ -162,8 +163,11 @@ def show_throughput(figures: OverviewFigures) -> None:
     st.subheader("Finished requests")
     per_minute, per_hour = st.tabs(["Last hour, per minute", "Last day, per hour"])
     colours = ["#2e7d32", "#c62828"]
-    per_minute.bar_chart(throughput_frame(figures.finished_per_minute), color=colours)
-    per_hour.bar_chart(throughput_frame(figures.finished_per_hour), color=colours)
+    for tab, intervals, when in ((per_minute, figures.finished_per_minute, "hour"), (per_hour, figures.finished_per_hour, "day")):
+        if not any(i.succeeded or i.failed for i in intervals):
+            tab.caption(f"No request has finished in the last {when}.")  # an empty chart reads as broken
+        else:
+            tab.bar_chart(throughput_frame(intervals), color=colours)
 
 
 def seconds(value: float | None) -> str:
@@ -177,8 +181,11 @@ def show_wait_and_run_times(times: WaitAndRunTimes) -> None:
     wait_p95.metric("Wait, p95", seconds(times.wait_p95))
     run_median.metric("Run time, median", seconds(times.run_median))
     run_p95.metric("Run time, p95", seconds(times.run_p95))
+    if times.requests == 0:
+        st.caption("No request has succeeded or failed in the last 24 hours yet: the times appear once one has.")
+        return
     st.caption(
-        f"Over {times.requests:,} requests that succeeded or failed. Wait: from when a request was due "
+        f"Over {plural(times.requests, 'request')} that succeeded or failed. Wait: from when a request was due "
         "(submitted, or its scheduled time) to its first start. Run time: from first start to the end, retries included."
     )
 

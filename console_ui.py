@@ -155,7 +155,7 @@ def page_header(title: str, *, roles: tuple[str, ...] | None = None) -> User:
         allowed = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
         st.info(f"This page is for {allowed}. You are signed in as {role_phrase(user.role)}.", icon=":material/lock:")
         st.stop()
-    show_model_banner()
+    show_model_banner(user)
     return user
 
 
@@ -383,9 +383,12 @@ def account_sidebar(user: User) -> None:
             st.rerun()
 
 
-def show_model_banner() -> None:
+def show_model_banner(user: User | None = None) -> None:
+    """The whole story for admins, who can change it; one short line for everyone else."""
     settings = get_settings()
-    if settings.offline_model:
+    if settings.offline_model and user is not None and user.role != "admin":
+        st.caption(":material/cloud_off: Offline model: results are quick built-in drafts, not a language model's.")
+    elif settings.offline_model:
         st.info(
             "**Offline model in use.** Results come from Inkwell's built-in offline model: quick, "
             "deterministic, topic-specific drafts, not a language model. Set `INKWELL_LLM_BASE_URL` "

@@ -63,6 +63,10 @@ BULK_MAX_REQUESTS = 1_000
 ACTIONABLE = {"retry": RETRYABLE_STATUSES, "cancel": ACTIVE_STATUSES}
 VERBS = {"retry": "Retry", "cancel": "Cancel"}
 DONE = {"retry": "retried", "cancel": "cancelled"}
+# Permanent failures: the same input fails the same way however often it is retried.
+RETRY_WILL_NOT_HELP = {
+    "url_refused": "Retrying will not help: Inkwell does not fetch that address. Submit a new request with a public http(s) address.",
+}
 # The table reads its rows again when a request is added, removed or changes status.
 WATCHED = ("request_status",)
 
@@ -388,12 +392,15 @@ def confirm_plan(bulk: BulkPlan) -> None:
 
 def bulk_actions(filters: HistoryFilter, selected: list[HistoryRow]) -> None:
     retry_selected, cancel_selected, retry_all, cancel_all = st.columns(4)
+    # Offered only for what can work: a finished row cannot be cancelled, a waiting one not retried.
+    retryable = [row for row in selected if row.status in ACTIONABLE["retry"]]
+    cancellable = [row for row in selected if row.status in ACTIONABLE["cancel"]]
     retry_selected.button(
-        f"Retry selected ({len(selected)})", key="bulk_retry_selected", disabled=not selected,
+        f"Retry selected ({len(retryable)})", key="bulk_retry_selected", disabled=not retryable,
         on_click=plan_for_selected, args=("retry", selected),
     )
     cancel_selected.button(
-        f"Cancel selected ({len(selected)})", key="bulk_cancel_selected", disabled=not selected,
+        f"Cancel selected ({len(cancellable)})", key="bulk_cancel_selected", disabled=not cancellable,
         on_click=plan_for_selected, args=("cancel", selected),
     )
     retry_all.button("Retry all matching…", key="bulk_retry_matching", on_click=plan_for_matching, args=("retry", filters))
@@ -457,13 +464,29 @@ def close_detail() -> None:
     st.query_params.pop("request", None)
 
 
+def field_label(key: object) -> str:
+    return str(key).replace("_", " ").capitalize()
+
+
+def readable(value: object) -> str:
+    """A field's value in words: no Python dicts or lists on screen."""
+    if isinstance(value, dict):
+        return "; ".join(f"{field_label(k)}: {readable(v)}" for k, v in value.items() if v not in (None, "", [], {})) or "—"
+    if isinstance(value, list):
+        return ", ".join(readable(v) for v in value) or "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return str(value)
+
+
 def show_input_and_result(request: GenerationRequest) -> None:
     given, produced = st.columns(2)
     with given:
         st.markdown("**Input**")
         st.markdown(
             "\n".join(
-                f"- {escape_markdown(str(k))}: {escape_markdown(str(v))}" for k, v in request.input.items() if v is not None
+                f"- {escape_markdown(field_label(k))}: {escape_markdown(readable(v))}"
+                for k, v in request.input.items() if v not in (None, "", [], {})
             )
         )
     with produced:
@@ -471,6 +494,8 @@ def show_input_and_result(request: GenerationRequest) -> None:
         show_result(request)
     if request.error_code or request.error_message:
         st.error(f"**{escape_markdown(request.error_code or 'error')}** {escape_markdown(request.error_message or '')}")
+    if request.error_code in RETRY_WILL_NOT_HELP:
+        st.caption(f":material/block: {RETRY_WILL_NOT_HELP[request.error_code]}")
 
 
 def duration(start: dt.datetime | None, end: dt.datetime | None) -> str:

@@ -179,3 +179,38 @@ def test_live_time_left_counts_the_steps_still_to_come_from_recent_runs_of_the_k
     # its current step alone would say 0 s.
     left = re.fullmatch(r"Outline\\: planning the sections… · about 1 min (\d+) s left", bar.text)
     assert left and 15 <= int(left.group(1)) <= 30, bar.text
+
+
+# --- plain words, and only actions that can work ---
+
+
+def test_history_offers_cancel_selected_only_for_rows_that_can_be_cancelled(console_as, db):
+    failed = submit(db, "went badly")
+    finish(db, failed, "failed", error_code="url_refused", error_message="That address is private.")
+    at = select_rows(open_page(console_as), [0])
+    assert at.button(key="bulk_cancel_selected").disabled
+    assert at.button(key="bulk_cancel_selected").label == "Cancel selected (0)"
+    assert not at.button(key="bulk_retry_selected").disabled
+    assert any("Retrying will not help" in c.value for c in at.caption)
+
+
+def test_history_shows_a_request_input_in_words_not_as_a_python_dict(console_as, db):
+    from psycopg.types.json import Jsonb
+
+    (request_id,) = submit(db, "composting")
+    db.execute("UPDATE inkwell.requests SET input = %s WHERE id = %s",
+               (Jsonb({"topic": "composting", "business": {"business_type": "shop", "brand_voice": None}, "include_visuals": False}), request_id))
+    finish(db, [request_id])
+    at = open_page(console_as, request=str(request_id))
+    shown = "\n".join(m.value for m in at.markdown)
+    assert "Business: Business type\\: shop" in shown and "Include visuals: no" in shown
+    assert "{" not in shown and "None" not in shown
+
+
+def test_an_empty_overview_reads_as_empty(console_as):
+    at = console_as("operator").run()
+    captions = "\n".join(c.value for c in at.caption)
+    assert "No request has finished in the last hour." in captions
+    assert "No request has succeeded or failed in the last 24 hours yet" in captions
+    assert "Over 0" not in captions
+    assert not at.get("arrow_vega_lite_chart")
