@@ -146,7 +146,10 @@ def show_request(request: LiveRequest, zone: dt.tzinfo, typical: dict[str, float
         kind = JOB_KINDS[request.kind].label if request.kind in JOB_KINDS else request.kind
         who.caption(f"{escape_markdown(request.requested_by)} · {escape_markdown(kind)} · submitted {request.created_at.astimezone(zone):%H:%M:%S}")
         if request.status in ACTIVE_STATUSES and may_act_on(current_user(), request):
-            action.button("Cancel", key=f"cancel_{request.id}", on_click=cancel, args=(request.id, topic))
+            # Cancelling cannot be undone: it asks first.
+            with action.popover("Cancel", icon=":material/cancel:"):
+                st.markdown(f"Cancel “{topic}”? A running job stops at once; this cannot be undone.")
+                st.button("Yes, cancel it", key=f"cancel_{request.id}", type="primary", on_click=cancel, args=(request.id, topic))
         if request.status == "scheduled":
             st.caption(start_text(request, zone))
         elif request.status in ACTIVE_STATUSES:

@@ -155,7 +155,23 @@ def show_sections(rows: list[sites.BatchSection]) -> None:
     )
 
 
-def show_actions(batch: sites.SiteBatchSummary) -> None:
+def has_live_promotion(promotions: list[sites.PromotionSummary]) -> bool:
+    """Whether this build's latest finished promotion or rollback was a promotion that copied something."""
+    finished = sorted((p for p in promotions if p.status == "succeeded"), key=lambda p: p.created_at)
+    return bool(finished) and finished[-1].action == "promote" and finished[-1].done > 0
+
+
+def confirmed_button(column, label: str, question: str, *, key: str, on_click, args, disabled: bool, icon: str) -> None:
+    """A one-click action that cannot be undone asks first: the button opens the question."""
+    if disabled:
+        column.button(label, key=f"{key}_disabled", disabled=True, icon=icon)
+        return
+    with column.popover(label, icon=icon):
+        st.markdown(question)
+        st.button(f"Yes, {label[0].lower()}{label[1:]}", key=key, type="primary", on_click=on_click, args=args)
+
+
+def show_actions(batch: sites.SiteBatchSummary, promotions: list[sites.PromotionSummary]) -> None:
     retry, cancel, promote, rollback = st.columns(4)
     retry.button(
         "Retry failed sections", key=f"retry_{batch.id}", on_click=retry_failed, args=(batch.id,),
@@ -165,14 +181,19 @@ def show_actions(batch: sites.SiteBatchSummary) -> None:
         "Cancel batch", key=f"cancel_{batch.id}", on_click=cancel_batch, args=(batch.id,),
         disabled=not (batch.queued or batch.running), icon=":material/cancel:",
     )
-    promote.button(
-        ACTION_LABELS["promote"], key=f"promote_{batch.id}", on_click=start_promotion, args=(batch.id, "promote"),
+    confirmed_button(
+        promote, ACTION_LABELS["promote"], "Copy this build's succeeded sections to production? Visitors see them at once.",
+        key=f"promote_{batch.id}", on_click=start_promotion, args=(batch.id, "promote"),
         disabled=batch.environment != "preview" or not batch.succeeded, icon=":material/rocket_launch:",
     )
-    rollback.button(
-        ACTION_LABELS["rollback"], key=f"rollback_{batch.id}", on_click=start_promotion, args=(batch.id, "rollback"),
-        disabled=batch.environment != "preview", icon=":material/undo:",
+    promoted = has_live_promotion(promotions)
+    confirmed_button(
+        rollback, ACTION_LABELS["rollback"], "Put back in production what was there before this build's promotion?",
+        key=f"rollback_{batch.id}", on_click=start_promotion, args=(batch.id, "rollback"),
+        disabled=batch.environment != "preview" or not promoted, icon=":material/undo:",
     )
+    if batch.environment == "preview" and not promoted:
+        rollback.caption("Nothing of this build is in production, so there is nothing to roll back.")
 
 
 def show_promotions(conn, batch: sites.SiteBatchSummary) -> None:
@@ -233,7 +254,7 @@ def batch_view(batch_id: uuid.UUID) -> None:
                 return
             show_counts(batch)
             if can_submit(current_user()):
-                show_actions(batch)
+                show_actions(batch, sites.list_promotions(conn, batch_id))
             show_sections(rows)
             show_promotions(conn, batch)
     except QueueUnavailable:

@@ -144,8 +144,12 @@ def test_cancelling_a_running_job_on_the_live_page_shows_it_cancelled_and_closes
         has=page.get_by_test_id("stProgress")
     ).last
     expect(card.get_by_role("progressbar")).to_be_visible()
-    clicked = time.monotonic()
     card.get_by_role("button", name="Cancel").click()
+    confirm = page.get_by_role("button", name="Yes, cancel it")
+    expect(confirm).to_be_visible()
+    page.screenshot(path=SCREENSHOTS / "live_cancel_asks_first.png")
+    clicked = time.monotonic()
+    confirm.click()
 
     expect(status_badge(page, "cancelled")).to_be_visible(timeout=2_000)
     assert time.monotonic() - clicked <= 2.0

@@ -54,3 +54,11 @@ def test_the_site_builds_list_shows_a_new_build_by_itself(console_as, db):
     at.run()
     assert len(at.selectbox(key="site_batch").options) == 2
     assert at.selectbox(key="site_batch").value == chosen, "the chosen build stays chosen"
+
+
+def test_roll_back_is_refused_with_a_sentence_while_nothing_was_promoted(console_as, db):
+    batch_id = build(db).batch_id
+    at = console_as("operator", SITE_BUILDS).run()
+    assert at.button(key=f"rollback_{batch_id}_disabled").disabled
+    assert any("there is nothing to roll back" in c.value for c in at.caption)
+    assert not any(b.key == f"rollback_{batch_id}" for b in at.button)
