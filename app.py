@@ -20,6 +20,7 @@ from console_ui import (
     is_duplicate_submission,
     note_rows_read,
     page_header,
+    paused_note,
     plural,
     rows_changed,
     show_price,
@@ -80,6 +81,8 @@ def show_request(request: GenerationRequest) -> None:
         topic = escape_markdown(str(request.input.get("topic", "")))
         head.markdown(f"{status_badge(request.status)} **{topic}**")
         when.caption(f"{escape_markdown(request.requested_by)} · {request.created_at:%Y-%m-%d %H:%M:%S}")
+        if note := paused_note(request):
+            st.warning(note)
         if request.status in ("queued", "scheduled", "running"):
             eta = f" · about {request.eta_seconds} s left" if request.eta_seconds is not None else ""
             st.progress(request.progress / 100, text=f"{request.current_step}{eta}")

@@ -41,6 +41,7 @@ from db.people import (
     sign_in_with_identity,
     user_for_session,
 )
+from db.queues import QueuePause, queue_pauses
 from db.requests import GenerationRequest
 from inkwell_settings import get_settings
 from queue_tasks.actions import job_manager_for
@@ -655,3 +656,30 @@ def console_navigation(home: Callable[[], None]) -> StreamlitPage:
         if user is None or roles is None or user.role in roles
     ]
     return st.navigation(pages, position="sidebar" if user is not None else "hidden")
+
+
+# --- paused queues ---
+
+PAUSES_READ_SECONDS = 2.0
+
+
+@st.cache_data(ttl=PAUSES_READ_SECONDS, show_spinner=False)
+def _queue_pauses(database_url: str, viewer_id: int) -> dict[str, QueuePause]:
+    with database() as conn:
+        return queue_pauses(conn)
+
+
+def paused_note(request: GenerationRequest | LiveRequest) -> str | None:
+    """For a request waiting in a paused queue: who paused it and when, in the viewer's time."""
+    if request.status not in ("queued", "scheduled"):
+        return None
+    try:
+        pause = _queue_pauses(get_settings().database_url, current_user().id).get(request.queue_name)
+    except QueueUnavailable:
+        return None
+    if pause is None:
+        return None
+    return (
+        f":material/pause_circle: Queue {escape_markdown(pause.queue_name)} paused by {escape_markdown(pause.paused_by)} "
+        f"at {pause.paused_at.astimezone(browser_zone()):%H:%M}: it starts once the queue is resumed (Workers and queues)."
+    )

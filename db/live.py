@@ -53,6 +53,7 @@ class LiveRequest(BaseModel):
     attempts: int
     requested_by: str
     user_id: int | None  # who may cancel it (console_ui.may_act_on)
+    queue_name: str = "default"
     scheduled_at: dt.datetime | None
     created_at: dt.datetime
     started_at: dt.datetime | None = None

@@ -19,6 +19,7 @@ from console_ui import (
     may_act_on,
     note_rows_read,
     page_header,
+    paused_note,
     rows_changed,
     show_unavailable,
     status_badge,
@@ -150,6 +151,8 @@ def show_request(request: LiveRequest, zone: dt.tzinfo, typical: dict[str, float
             with action.popover("Cancel", icon=":material/cancel:"):
                 st.markdown(f"Cancel “{topic}”? A running job stops at once; this cannot be undone.")
                 st.button("Yes, cancel it", key=f"cancel_{request.id}", type="primary", on_click=cancel, args=(request.id, topic))
+        if note := paused_note(request):
+            st.warning(note)
         if request.status == "scheduled":
             st.caption(start_text(request, zone))
         elif request.status in ACTIVE_STATUSES:

@@ -4,7 +4,7 @@
 -- expression on it (right(partial_text, 300)) would run on every unfinished row before the sort and
 -- LIMIT, detoasting each (1,000 running rows: 14.8 ms instead of 1.8).
 SELECT id, kind, input, status, progress, current_step, eta_seconds, partial_text,
-       attempts, requested_by, user_id, scheduled_at, created_at, started_at, finished_at
+       attempts, requested_by, user_id, queue_name, scheduled_at, created_at, started_at, finished_at
   FROM inkwell.requests
  WHERE status IN ('scheduled', 'queued', 'running')
    AND status = ANY(%(statuses)s::text[])
@@ -25,7 +25,7 @@ SELECT count(*)
 -- list_live_requests_by_id --
 -- Given requests in their current state, newest first (requests someone just acted on), as Live cards.
 SELECT id, kind, input, status, progress, current_step, eta_seconds, partial_text,
-       attempts, requested_by, user_id, scheduled_at, created_at, started_at, finished_at
+       attempts, requested_by, user_id, queue_name, scheduled_at, created_at, started_at, finished_at
   FROM inkwell.requests
  WHERE id = ANY(%(ids)s::uuid[])
  ORDER BY created_at DESC, id DESC

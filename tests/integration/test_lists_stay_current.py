@@ -214,3 +214,15 @@ def test_an_empty_overview_reads_as_empty(console_as):
     assert "No request has succeeded or failed in the last 24 hours yet" in captions
     assert "Over 0" not in captions
     assert not at.get("arrow_vega_lite_chart")
+
+
+def test_a_request_waiting_in_a_paused_queue_says_so_on_home_and_live(console_as, db):
+    from tests.integration.test_live_page import live_page
+    from tests.integration.test_live_page import submit as submit_live
+
+    submit_live(db, "held back")
+    db.execute("INSERT INTO inkwell.queue_pauses (queue_name, paused_by) VALUES ('default', 'ops')")
+    at = console_as("operator").run()
+    assert any("Queue default paused by ops at" in w.value for w in at.warning), "Home"
+    at = live_page(at)
+    assert any("Queue default paused by ops at" in w.value and "once the queue is resumed" in w.value for w in at.warning), "Live"
