@@ -80,18 +80,26 @@ def show_request(request: GenerationRequest) -> None:
         head, when = st.columns([5, 2])
         topic = escape_markdown(str(request.input.get("topic", "")))
         head.markdown(f"{status_badge(request.status)} **{topic}**")
-        when.caption(f"{escape_markdown(request.requested_by)} · {request.created_at:%Y-%m-%d %H:%M:%S}")
+        when.caption(f"{escape_markdown(request.requested_by)} · {request.created_at.astimezone(browser_zone()):%Y-%m-%d %H:%M:%S}")
         if note := paused_note(request):
             st.warning(note)
         if request.status in ("queued", "scheduled", "running"):
             eta = f" · about {request.eta_seconds} s left" if request.eta_seconds is not None else ""
             st.progress(request.progress / 100, text=f"{request.current_step}{eta}")
-        elif request.status == "succeeded":
+        elif request.status == "succeeded" and request.kind == "titles":
             show_result(request)
+        elif request.status == "succeeded":
+            # Home stays compact: a long result (a blog post, a site section) is one line and a link.
+            title = request.result.get("title") if isinstance(request.result, dict) else None
+            if title:
+                st.markdown(escape_markdown(str(title)))
         elif request.status == "failed":
             st.error(f"`{request.error_code or 'failed'}` {escape_markdown(request.error_message or '')}")
         elif request.status == "cancelled":
             st.caption(request.current_step)
+        if request.status in ("succeeded", "failed", "cancelled"):
+            st.page_link("pages/3_History.py", label="Open this request", icon=":material/open_in_new:",
+                         query_params={"request": str(request.id)})
 
 
 def recent_rows() -> list[GenerationRequest]:

@@ -226,3 +226,17 @@ def test_a_request_waiting_in_a_paused_queue_says_so_on_home_and_live(console_as
     assert any("Queue default paused by ops at" in w.value for w in at.warning), "Home"
     at = live_page(at)
     assert any("Queue default paused by ops at" in w.value and "once the queue is resumed" in w.value for w in at.warning), "Live"
+
+
+def test_home_shows_a_blog_post_as_one_line_with_a_link_not_its_body(console_as, db):
+    from psycopg.types.json import Jsonb
+
+    (request_id,) = submit(db, "composting")
+    db.execute("UPDATE inkwell.requests SET kind = 'blog_post' WHERE id = %s", (request_id,))
+    finish(db, [request_id])
+    db.execute("UPDATE inkwell.requests SET result = %s WHERE id = %s",
+               (Jsonb({"title": "Compost in a flat", "body_markdown": "A very long body " * 200}), request_id))
+    at = console_as("operator").run()
+    shown = "\n".join(m.value for m in at.markdown)
+    assert "Compost in a flat" in shown and "A very long body" not in shown
+    [link] = [link for link in at.get("page_link") if link.label == "Open this request"]
