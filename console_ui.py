@@ -279,20 +279,32 @@ def show_sign_in() -> None:
     st.title("Sign in to Inkwell")
     if notice := st.session_state.pop(SIGN_IN_NOTICE_KEY, None):
         st.info(notice, icon=":material/logout:")
-    with st.form("sign_in_form", clear_on_submit=True):
+    # The username stays after a wrong password; the password never does (_take_password).
+    with st.form("sign_in_form"):
         username = st.text_input("Username", key="sign_in_username", max_chars=100, autocomplete="username")
         password = st.text_input(
             "Password", key="sign_in_password", type="password", max_chars=1000, autocomplete="current-password"
         )
-        submitted = st.form_submit_button("Sign in", key="sign_in_submit", type="primary", icon=":material/login:")
+        submitted = st.form_submit_button(
+            "Sign in", key="sign_in_submit", type="primary", icon=":material/login:", on_click=_take_password
+        )
     if submitted:
-        _sign_in_with_password(username.strip(), password)
+        _sign_in_with_password(username.strip(), st.session_state.pop(PASSWORD_ATTEMPT_KEY, password))
     if oidc_configured():
         for provider in oidc_providers():
             label = f"Sign in with {provider}" if provider else "Sign in with single sign-on"
             if st.button(label, key=f"sign_in_oidc_{provider or 'default'}", icon=":material/key:"):
                 st.login(provider)
     st.caption("No account yet? Ask an Inkwell admin. The first admin's password is printed by `./run`.")
+
+
+PASSWORD_ATTEMPT_KEY = "sign_in_attempt"
+
+
+def _take_password() -> None:
+    """Runs before the page: the typed password is used once and the field is emptied."""
+    st.session_state[PASSWORD_ATTEMPT_KEY] = st.session_state.get("sign_in_password", "")
+    st.session_state["sign_in_password"] = ""
 
 
 def _sign_in_with_password(username: str, password: str) -> None:
