@@ -43,10 +43,10 @@ OVERVIEW_REFRESH_SECONDS = 5
 
 def request_titles() -> None:
     with st.form("titles_form"):
-        topic = st.text_area("Topic", placeholder="e.g. composting in small apartments", max_chars=500)
+        topic = st.text_area("Topic", placeholder="e.g. composting in small apartments", max_chars=500, key="home_topic")
         left, middle, right = st.columns([2, 2, 1])
-        audience = left.text_input("Audience (optional)", placeholder="e.g. city renters")
-        tone = middle.text_input("Tone (optional)", placeholder="e.g. friendly")
+        audience = left.text_input("Audience (optional)", placeholder="e.g. city renters", max_chars=200, key="home_audience")
+        tone = middle.text_input("Tone (optional)", placeholder="e.g. friendly", max_chars=200, key="home_tone")
         count = right.number_input("Number of titles", min_value=1, max_value=20, value=5, step=1)
         submitted = st.form_submit_button("Request titles", type="primary")
 

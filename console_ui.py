@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 import hashlib
 import ipaddress
 import json
@@ -22,6 +23,7 @@ import pandas as pd
 import psycopg
 import psycopg_pool
 import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
 from streamlit.navigation.page import StreamlitPage
 
 from procrastinate.manager import JobManager
@@ -45,6 +47,45 @@ from db.queues import QueuePause, queue_pauses
 from db.requests import GenerationRequest
 from inkwell_settings import get_settings
 from queue_tasks.actions import job_manager_for
+from queue_tasks.models import clean_typed_text
+
+def _cleaned_text_widget(widget, *, multiline: bool, bound: bool):
+    """`widget` (st.text_input / st.text_area, or their DeltaGenerator methods) returning its value
+    through clean_typed_text, with a warning beside the field when it changed anything."""
+    if getattr(widget, "cleans_typed_text", False):
+        return widget
+
+    @functools.wraps(widget)
+    def typed(*args, **kwargs):
+        limits = {"max_chars": kwargs.get("max_chars"), "multiline": multiline}
+        key, notes = kwargs.get("key"), []
+        if key is not None and isinstance(st.session_state.get(key), str):
+            # A value put into the field's state (a link, code, a restored session) is cleaned
+            # before Streamlit itself handles it: a lone surrogate would break Streamlit there.
+            stored, notes = clean_typed_text(st.session_state[key], **limits)
+            if notes:
+                st.session_state[key] = stored
+        value = widget(*args, **kwargs)
+        text, more = clean_typed_text(value, **limits)
+        notes = notes + more
+        if notes:
+            place = st if bound else args[0]
+            label = kwargs.get("label") or (args[0] if bound and args else args[1] if len(args) > 1 else "")
+            place.warning(f"{escape_markdown(str(label))}: {' '.join(notes)}", icon=":material/cleaning_services:")
+        return text
+
+    typed.cleans_typed_text = True
+    return typed
+
+
+def _clean_every_typed_text() -> None:
+    """Every text field of every page goes through clean_typed_text (queue_tasks/models.py) before its
+    value is used anywhere: NUL and control characters, lone surrogates and oversized text never
+    reach a query, and a field that held them says what was done instead of a traceback."""
+    for name, multiline in (("text_input", False), ("text_area", True)):
+        setattr(DeltaGenerator, name, _cleaned_text_widget(getattr(DeltaGenerator, name), multiline=multiline, bound=False))
+        setattr(st, name, _cleaned_text_widget(getattr(st, name), multiline=multiline, bound=True))
+
 
 UNAVAILABLE_MESSAGE = "Queue unavailable — try again later. The page recovers by itself when the database is back."
 STATUS_BADGES = {
@@ -695,3 +736,5 @@ def paused_note(request: GenerationRequest | LiveRequest) -> str | None:
         f":material/pause_circle: Queue {escape_markdown(pause.queue_name)} paused by {escape_markdown(pause.paused_by)} "
         f"at {pause.paused_at.astimezone(browser_zone()):%H:%M}: it starts once the queue is resumed (Workers and queues)."
     )
+
+_clean_every_typed_text()

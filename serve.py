@@ -1,9 +1,13 @@
 """Start Inkwell: PostgreSQL, the schema, the queue workers and the Streamlit console.
 
-    python serve.py [--port 8501] [--workers 1] [--concurrency N]
+    python serve.py [--port 8501] [--address 127.0.0.1] [--db-port 5433] [--workers 1] [--concurrency N]
 
 Without DATABASE_URL an embedded PostgreSQL keeps its data in .inkwell/pgdata (or
-$INKWELL_DATA_DIR/pgdata). Ctrl-C or SIGTERM stops everything and exits 0; if a worker or the
+$INKWELL_DATA_DIR/pgdata), listens on the unix socket and 127.0.0.1:--db-port, asks every role for
+its password (SCRAM) and gets its roles (db/roles.py) with generated passwords kept in
+.inkwell/database-passwords.json (mode 0600): migrations and the first admin run as inkwell_owner,
+the workers as inkwell_worker, the console as inkwell_console. With DATABASE_URL (the owner's),
+INKWELL_CONSOLE_DATABASE_URL and INKWELL_WORKER_DATABASE_URL name the other two roles' logins. Ctrl-C or SIGTERM stops everything and exits 0; if a worker or the
 console dies on its own, everything is stopped and the exit code is 1.
 """
 
@@ -28,12 +32,14 @@ from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 
+from db import roles
 from db.embedded import EmbeddedPostgres, EmbeddedPostgresError
 from db.migrate import migrate
 from db.people import ensure_first_admin
 from inkwell_settings import get_settings
 
 ROOT = Path(__file__).resolve().parent
+DEFAULT_DB_PORT = 5433
 CHILD_STOP_TIMEOUT_S = 15
 HEALTH_TIMEOUT_S = 120
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
@@ -52,6 +58,15 @@ class LaunchError(RuntimeError):
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="Run Inkwell: database, queue workers and console.")
     parser.add_argument("--port", type=int, default=8501, help="console port (default 8501)")
+    parser.add_argument(
+        "--address", default="127.0.0.1",
+        help="address the console listens on (default 127.0.0.1: this machine only; 0.0.0.0 for every "
+             "interface — put it behind TLS then, see deploy/)",
+    )
+    parser.add_argument(
+        "--db-port", type=int, default=DEFAULT_DB_PORT,
+        help=f"TCP port of the embedded PostgreSQL on 127.0.0.1 (default {DEFAULT_DB_PORT}; analysts connect there)",
+    )
     parser.add_argument("--workers", type=_at_least(0), default=1, help="worker processes (default 1)")
     parser.add_argument(
         "--concurrency",
@@ -86,12 +101,12 @@ def hide_password(url: str) -> str:
     return re.sub(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'|[^\s&]+)", r"\1***", url)
 
 
-def port_is_free(port: int) -> bool:
+def port_is_free(port: int, address: str = "") -> bool:
     with socket.socket() as probe:
         # Same option as the console's server, so a just-closed previous run does not count as busy.
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
-            probe.bind(("", port))
+            probe.bind((address, port))
         except OSError:
             return False
     return True
@@ -162,23 +177,26 @@ class Launcher:
         port = self.args.port
         if not port_is_free(port):
             raise LaunchError(f"port {port} is already in use; choose another with --port")
-        database_url, database_label = self._database()
-        applied = migrate(database_url)
+        urls, database_label = self._database()
+        # Migrations and the first admin: the owner (with our embedded server: never a superuser).
+        applied = migrate(urls["owner"], analyst_password="" if self.postgres else None)
         print("Database schema: " + (f"applied {', '.join(applied)}" if applied else "up to date"), flush=True)
-        self._ensure_first_admin(database_url)
+        self._ensure_first_admin(urls["owner"])
 
-        env = self._child_env(database_url)
+        worker_env = self._child_env(urls["worker"])
         for i in range(self.args.workers):
             self._spawn(f"worker-{i}", [
                 sys.executable, "-m", "procrastinate", "--app=queue_tasks.app", "worker",
                 "--concurrency", str(self.args.concurrency), "--name", f"worker-{i}",
-            ], env)
+            ], worker_env)
         self._spawn("streamlit", [
             sys.executable, "-m", "streamlit", "run", "console_server.py", "--server.headless", "true",
-            "--server.port", str(port), "--browser.gatherUsageStats", "false",
-        ], env)
+            "--server.port", str(port), "--server.address", self.args.address,
+            "--browser.gatherUsageStats", "false",
+        ], self._child_env(urls["console"]))
         self._wait_healthy(port)
-        print(f"\nInkwell is running at http://localhost:{port}  (Ctrl-C to stop)", flush=True)
+        shown_host = "localhost" if self.args.address in ("127.0.0.1", "localhost", "::1") else self.args.address
+        print(f"\nInkwell is running at http://{shown_host}:{port}  (Ctrl-C to stop)", flush=True)
         print(f"Database: {database_label}", flush=True)
         print(f"Workers: {self.args.workers} × concurrency {self.args.concurrency}\n", flush=True)
 
@@ -198,16 +216,46 @@ class Launcher:
                 flush=True,
             )
 
-    def _database(self) -> tuple[str, str]:
-        """(URL, what to tell the user): DATABASE_URL if set, else the embedded server."""
+    def _database(self) -> tuple[dict[str, str], str]:
+        """({"owner"|"console"|"worker": URL}, what to tell the user): DATABASE_URL (and the
+        console's and workers' own URLs, when given) if set, else the embedded server's roles."""
         if url := os.environ.get("DATABASE_URL"):
-            return url, f"DATABASE_URL {hide_password(url)}"
+            urls = {
+                "owner": url,
+                "console": os.environ.get("INKWELL_CONSOLE_DATABASE_URL") or url,
+                "worker": os.environ.get("INKWELL_WORKER_DATABASE_URL") or url,
+            }
+            if urls["console"] == url or urls["worker"] == url:
+                print("Warning: the console or the workers connect with DATABASE_URL, the owner's rights. Give them "
+                      "their own roles (INKWELL_CONSOLE_DATABASE_URL, INKWELL_WORKER_DATABASE_URL; README, "
+                      "“Roles, enforced by the database”).", file=sys.stderr, flush=True)
+            return urls, f"DATABASE_URL {hide_password(url)}"
+        if not port_is_free(self.args.db_port, "127.0.0.1"):
+            raise LaunchError(f"port {self.args.db_port} is already in use; choose another with --db-port")
+        passwords_file = data_root() / roles.PASSWORDS_FILE_NAME
+        passwords = roles.load_or_create_passwords(passwords_file)
         data_dir = data_root() / "pgdata"
         print(f"Starting PostgreSQL in {_display_path(data_dir)} …", flush=True)
-        self.postgres = EmbeddedPostgres(data_dir)
+        self.postgres = EmbeddedPostgres(data_dir, port=self.args.db_port, superuser_password=passwords[roles.SUPERUSER_KEY])
         with self._signals_held():
-            url = self.postgres.start()
-        return url, f"embedded PostgreSQL, data in {_display_path(data_dir)}"
+            self.postgres.start()
+        analyst = get_settings().analyst_password  # INKWELL_ANALYST_PASSWORD, when set, wins
+        login = {**passwords, roles.ANALYST: analyst.get_secret_value()} if analyst else passwords
+        with psycopg.connect(self.postgres.uri_for("template1"), autocommit=True) as conn:
+            roles.create_roles(conn, login)
+            if roles.adopt_older_database(conn, self.postgres.uri_for):
+                print(f"Moved the data of an earlier run into the database “{roles.DATABASE}”, "
+                      f"owned by {roles.OWNER}.", flush=True)
+            roles.create_database(conn)
+        socket_url = self.postgres.uri_for(roles.DATABASE)
+        urls = {
+            part: roles.url_for(socket_url, user=role, password=passwords[role])
+            for part, role in (("owner", roles.OWNER), ("console", roles.CONSOLE), ("worker", roles.WORKER))
+        }
+        analyst_url = f"postgresql://{roles.ANALYST}:…@127.0.0.1:{self.args.db_port}/{roles.DATABASE}"
+        print(f"PostgreSQL listens on 127.0.0.1:{self.args.db_port}. Analysts: psql \"{analyst_url}\" "
+              f"(the password: INKWELL_ANALYST_PASSWORD, or “{roles.ANALYST}” in {_display_path(passwords_file)})", flush=True)
+        return urls, f"embedded PostgreSQL on 127.0.0.1:{self.args.db_port}, data in {_display_path(data_dir)}"
 
     def _child_env(self, database_url: str) -> dict[str, str]:
         # The procrastinate command does not look for the app in the current folder.

@@ -102,6 +102,7 @@ def run_round(conn: psycopg.Connection, ana, ben, args, *, fifo: bool, label: st
     with acting_as(conn, ben):
         (single,) = submit_requests(conn, "titles", [TitlesInput(topic=f"{label} single topic")], requested_by=ben.display_name)
         if fifo:  # before it commits: no worker sees it at its own priority
+            conn.execute("RESET ROLE")  # as the owner: the console role may not change a priority (0072)
             conn.execute(
                 "UPDATE procrastinate_jobs SET priority = %s WHERE id = (SELECT job_id FROM inkwell.requests WHERE id = %s)",
                 (batch_priority, single),

@@ -373,15 +373,17 @@ def measure_roles(conn: psycopg.Connection, repeats: int) -> None:
     first_page: dict[str, list[float]] = defaultdict(list)
     paint: dict[str, list[float]] = defaultdict(list)
     count: dict[str, list[float]] = defaultdict(list)
+    per_combo: dict[tuple[str, str], list[float]] = defaultdict(list)
     for _ in range(repeats):
         for reader, (who, explicit) in readers.items():
-            for _, filters in combos:
+            for name, filters in combos:
                 with acting_as(conn, tokens[who]):
                     conn.execute(f"SET LOCAL statement_timeout = {STATEMENT_TIMEOUT_MS}")
                     paint_ms, count_ms = timed_first_page(conn, filters.model_copy(update={"organization_id": explicit}))
                 first_page[reader].append(paint_ms + count_ms)
                 paint[reader].append(paint_ms)
                 count[reader].append(count_ms)
+                per_combo[reader, name].append(paint_ms + count_ms)
     print(f"\nEditor vs operator, History first page through a console session (row-level security on), "
           f"{len(combos)} combinations × {repeats}; the editor's organization {organization} has {rows:,} requests (ms, p50 / p95):")
     base = first_page["operator"]
@@ -393,6 +395,16 @@ def measure_roles(conn: psycopg.Connection, repeats: int) -> None:
         slug = re.sub(r"[^a-z0-9]+", "_", reader).strip("_")
         figure(f"history_first_page_{slug}_p50", p50(first_page[reader]), "ms")
         figure(f"history_first_page_{slug}_p95", p95(first_page[reader]), "ms")
+    for reader in readers:
+        slowest = sorted(((p50(v), name) for (r, name), v in per_combo.items() if r == reader), reverse=True)[:6]
+        over = sum(1 for (r, _), v in per_combo.items() if r == reader and p50(v) > 50)
+        print(f"  {reader}: {over} of {len(combos)} combinations over 50 ms (p50); slowest: "
+              + "; ".join(f"{name} {ms:.0f}" for ms, name in slowest))
+    worst_name = max(((p50(v), name) for (r, name), v in per_combo.items() if r == "editor, organization filter"))[1]
+    worst = dict(combos)[worst_name].model_copy(update={"organization_id": organization_id})
+    with acting_as(conn, tokens["editor"]):
+        print(f"  EXPLAIN ANALYZE, editor with the organization filter, {worst_name}:")
+        print(explain(conn, QUERIES["history_page"], page_query_params(worst, None, 51)))
 
 
 def measure_under_load(url: str, sessions: int, seconds: float) -> dict[str, list[float]]:

@@ -41,7 +41,8 @@ class LedgerEntry(BaseModel):
 
 
 def refusal_message(error: BaseException) -> str | None:
-    """The database's message when it refused a submission or a retry (credits, limits), else None.
+    """The database's message when it refused a submission or a retry (credits, limits, the acting
+    user's role: role_refusal), else None.
 
     Looks through the causes too: Procrastinate wraps the errors of its own queries.
     """
@@ -49,30 +50,55 @@ def refusal_message(error: BaseException) -> str | None:
         if isinstance(error, psycopg.Error) and error.sqlstate in SUBMISSION_REFUSALS:
             message = error.diag.message_primary
             return f"{message} {TOP_UP_HINT}" if error.sqlstate == NOT_ENOUGH_CREDITS else message
+        if isinstance(error, psycopg.errors.InsufficientPrivilege):
+            return role_refusal(error)
         error = error.__cause__
     return None
 
 
+ROLE_REFUSAL = (
+    "Your role does not allow this: analysts read every request but change nothing, and editors "
+    "act only on their own requests. Nothing was changed."
+)
+# What PostgreSQL itself says when a privilege or a row-level security policy refuses (the
+# database's own refusals, RAISEd by Inkwell's functions and triggers, are sentences already).
+_GENERIC_REFUSALS = ("new row violates row-level security", "permission denied")
+
+
+def role_refusal(error: psycopg.Error) -> str:
+    """A refusal of the database for people: Inkwell's own sentence, or ROLE_REFUSAL for
+    PostgreSQL's privilege and row-level security errors (never their table names and SQL context)."""
+    message = error.diag.message_primary or ""
+    return ROLE_REFUSAL if not message or message.startswith(_GENERIC_REFUSALS) else message
+
+
 @contextlib.contextmanager
-def refusals_as(error_type: type[Exception]) -> Iterator[None]:
-    """Turn the database's refusal of a submission (credits, limits) into `error_type(message)`."""
+def refusals_as(error_type: type[Exception], *, role_message: str | None = None) -> Iterator[None]:
+    """Turn the database's refusal of a submission (credits, limits, the role) into
+    `error_type(message)`; `role_message` says more precisely than ROLE_REFUSAL what the role may not do."""
     try:
         yield
     except psycopg.Error as error:
         if (message := refusal_message(error)) is None:
             raise
-        raise error_type(message) from None
+        raise error_type(role_message if role_message and message == ROLE_REFUSAL else message) from None
 
 
 def top_up(conn: psycopg.Connection, organization_id: int, credits: int, *, note: str | None = None) -> int:
     """Add credits to an organization; returns the new balance.
 
-    The database allows it to admins only (psycopg.errors.InsufficientPrivilege otherwise) and
-    writes the ledger and audit entries in the same transaction.
+    The database allows it to admins only (ActionRefused, with its sentence, otherwise) and writes
+    the ledger and audit entries in the same transaction.
     """
-    return conn.execute(
-        QUERIES["top_up_credits"], {"organization_id": organization_id, "credits": credits, "note": note}
-    ).fetchone()[0]
+    from db.people import ActionRefused
+
+    try:
+        with conn.transaction():
+            return conn.execute(
+                QUERIES["top_up_credits"], {"organization_id": organization_id, "credits": credits, "note": note}
+            ).fetchone()[0]
+    except psycopg.errors.InsufficientPrivilege as refusal:
+        raise ActionRefused(role_refusal(refusal)) from None
 
 
 def balance(conn: psycopg.Connection, organization_id: int) -> int | None:

@@ -48,6 +48,7 @@ SOCKET_ONLY_PORT = 5432
 # Paths postgres can take in unix_socket_directories and libpq in a URI without any quoting.
 _PLAIN_PATH = re.compile(r"[A-Za-z0-9_./-]+")
 _NOT_DURABLE = {"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off"}
+_PASSWORDS_SET = "# passwords: every role signs in with one (SCRAM-SHA-256)"
 
 
 class EmbeddedPostgresError(RuntimeError):
@@ -64,8 +65,13 @@ class EmbeddedPostgres:
         durable: bool = True,
         port: int | None = None,
         log_path: Path | None = None,
+        superuser_password: str | None = None,
     ):
+        """`superuser_password`: every connection, the unix socket's included, must then give a
+        password (SCRAM-SHA-256, pg_hba.conf written at each start); without it the server trusts
+        its socket, as the test suite's does."""
         self.data_dir = Path(data_dir).expanduser().resolve()
+        self.superuser_password = superuser_password
         self.durable = durable
         self.tcp_port = port
         self.log_path = Path(log_path).resolve() if log_path else self.data_dir / "server.log"
@@ -80,7 +86,12 @@ class EmbeddedPostgres:
 
     def uri_for(self, dbname: str) -> str:
         host = quote(str(self._socket_dir), safe="/")
-        return f"postgresql://{SUPERUSER}@/{quote(dbname, safe='')}?host={host}&port={self._port}"
+        password = f":{quote(self.superuser_password, safe='')}" if self.superuser_password else ""
+        return f"postgresql://{SUPERUSER}{password}@/{quote(dbname, safe='')}?host={host}&port={self._port}"
+
+    @property
+    def port(self) -> int:
+        return self._port
 
     def start(self) -> str:
         """Start the server (initialising the folder if new) or adopt the one already running on it."""
@@ -90,10 +101,53 @@ class EmbeddedPostgres:
             self._make_server_dir(self.data_dir)  # reachable by the server even if moved since
             self._clear_crash_leftovers()
             self._prepare_log_and_socket_dir()
+            if self.superuser_password:
+                self._write_hba(superuser_password_set=self._superuser_password_set())
             self._pg_ctl("start", "-w", "-t", str(START_TIMEOUT_S), "-l", str(self.log_path),
                          "-o", shlex.join(self._server_args()), timeout=START_TIMEOUT_S + 30)
         self._adopt_running_server()
+        if self.superuser_password and not self._superuser_password_set():
+            self._set_superuser_password()
         return self.uri
+
+    # -- passwords --------------------------------------------------------------------------------
+
+    @property
+    def _hba_path(self) -> Path:
+        return self.data_dir / "pg_hba.conf"
+
+    def _superuser_password_set(self) -> bool:
+        try:
+            return _PASSWORDS_SET in self._hba_path.read_text()
+        except FileNotFoundError:
+            return False
+
+    def _write_hba(self, *, superuser_password_set: bool) -> None:
+        """SCRAM for every role, on the socket and on TCP (127.0.0.1 / ::1). Until the superuser has
+        a password (a new folder, or one made before passwords), the superuser alone may still use
+        the socket, whose folder only the server's OS user can enter, to set it."""
+        lines = [
+            "# Written by Inkwell (db/embedded.py) at every start; edits are lost.",
+            _PASSWORDS_SET if superuser_password_set else f"local all {SUPERUSER} trust",
+            "local all all scram-sha-256",
+            "host all all 127.0.0.1/32 scram-sha-256",
+            "host all all ::1/128 scram-sha-256",
+        ]
+        self._hba_path.write_text("\n".join(lines) + "\n")
+        os.chmod(self._hba_path, 0o600)
+        if _os_user() is not None:
+            _give_to_server_user(self._hba_path)
+
+    def _set_superuser_password(self) -> None:
+        import psycopg  # only servers with passwords need it here
+
+        host = quote(str(self._socket_dir), safe="/")
+        with psycopg.connect(f"postgresql://{SUPERUSER}@/postgres?host={host}&port={self._port}", autocommit=True) as conn:
+            verifier = conn.pgconn.encrypt_password(
+                self.superuser_password.encode(), SUPERUSER.encode(), b"scram-sha-256").decode()
+            conn.execute(f"ALTER ROLE {SUPERUSER} WITH PASSWORD '{verifier}'")  # a verifier: [A-Za-z0-9+/=:$-]
+            self._write_hba(superuser_password_set=True)
+            conn.execute("SELECT pg_reload_conf()")
 
     def stop(self, mode: str = "fast") -> None:
         """Stop the server (``smart``, ``fast`` or ``immediate``) and wait until its process is gone."""

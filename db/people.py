@@ -257,10 +257,9 @@ def sign_in(
     wait, settings, hash_chars = conn.execute(
         QUERIES["sign_in_challenge"], {"username": name, "address": address}
     ).fetchone()
-    if wait > 0:
-        raise SignInThrottled(wait)
-    hash_part, new_hash = _hash_with_settings(password, settings, hash_chars)
     token = secrets.token_urlsafe(32)
+    # While throttled, no hash is computed; the database still records the try (sign_in.throttled).
+    hash_part, new_hash = _hash_with_settings(password, settings, hash_chars) if wait <= 0 else (None, None)
     params = {
         "username": name,
         "hash_part": hash_part,

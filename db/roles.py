@@ -2,7 +2,7 @@
 
 | role              | who                    | may                                                              |
 |-------------------|------------------------|------------------------------------------------------------------|
-| `inkwell_owner`   | migrations (`db.migrate`), `./run`'s first-admin step | owns the database, its schemas and every object in them |
+| `inkwell_owner`   | migrations (`db.migrate`), `./run`'s first-admin step | owns the database and every object in it; manages the three roles below (CREATEROLE, ADMIN OPTION on them) |
 | `inkwell_console` | the Streamlit console  | acts for a signed-in person only (0041, 0070, 0072, 0073)        |
 | `inkwell_worker`  | `procrastinate worker` | the queue's and Inkwell's tables and functions; no DDL, no credentials (0071) |
 | `inkwell_analyst` | analysts' psql / BI    | the `analytics` views, read-only (0050)                          |
@@ -71,12 +71,17 @@ def create_roles(conn: psycopg.Connection, passwords: dict[str, str] | None) -> 
         exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone()
         if not exists:
             conn.execute(sql.SQL("CREATE ROLE {}").format(sql.Identifier(role)))
-        attributes = sql.SQL("LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS")
+        # The owner runs the migrations, which set up the other roles (their comments and settings,
+        # the analyst's password): CREATEROLE, with ADMIN OPTION on Inkwell's roles alone (below).
+        create_role = "CREATEROLE" if role == OWNER else "NOCREATEROLE"
+        attributes = sql.SQL(f"LOGIN NOSUPERUSER NOCREATEDB {create_role} NOREPLICATION NOBYPASSRLS")
         if passwords is not None:
             attributes = sql.SQL("{} PASSWORD {}").format(attributes, sql.Literal(scram_verifier(conn, role, passwords[role])))
         conn.execute(sql.SQL("ALTER ROLE {} WITH {}").format(sql.Identifier(role), attributes))
-    # The owner switches to the console's role to act for a person in scripts (db.people.acting_as).
-    conn.execute(sql.SQL("GRANT {} TO {}").format(sql.Identifier(CONSOLE), sql.Identifier(OWNER)))
+    # The owner switches to the console's role to act for a person in scripts (db.people.acting_as),
+    # and its migrations manage the other three roles.
+    for role in (CONSOLE, WORKER, ANALYST):
+        conn.execute(sql.SQL("GRANT {} TO {} WITH ADMIN OPTION").format(sql.Identifier(role), sql.Identifier(OWNER)))
 
 
 def set_superuser_password(conn: psycopg.Connection, user: str, password: str) -> None:

@@ -132,8 +132,8 @@ def filter_bar() -> HistoryFilter:
     )
     dates = dates_col.date_input("Submitted between", value=(), key="history_dates")
     requester_col, text_col = st.columns([1, 2])
-    requester = requester_col.text_input("Requester", key="history_requester", placeholder="e.g. Ana from Marketing")
-    text = text_col.text_input("Text in topic or titles", key="history_text", placeholder="e.g. compost").strip()
+    requester = requester_col.text_input("Requester", key="history_requester", placeholder="e.g. Ana from Marketing", max_chars=100)
+    text = text_col.text_input("Text in topic or titles", key="history_text", placeholder="e.g. compost", max_chars=200).strip()
     if 0 < len(text) < MIN_SEARCH_CHARS:
         text_col.caption(f"Type at least {MIN_SEARCH_CHARS} characters to search.")
         text = ""

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import uuid
 
-import psycopg
 import streamlit as st
 
 from console_kinds.site_build import show_content, submit_build
@@ -72,12 +71,8 @@ def start_promotion(batch_id: uuid.UUID, action: str) -> None:
             submit_promotion(conn, batch_id, action, requested_by=current_user().display_name)
     except QueueUnavailable:
         notify("Nothing was queued: the queue is unavailable — try again later.", ":material/cloud_off:")
-    except BuildRefused as refusal:
+    except BuildRefused as refusal:  # credits, limits, or (row-level security) not this user's build
         notify(f"Nothing was queued. {refusal}", ":material/block:")
-    except psycopg.errors.InsufficientPrivilege:
-        # Row-level security: an editor promotes and rolls back only builds they started.
-        notify("Nothing was queued: only who started this build, an operator or an admin can promote or roll it back.",
-               ":material/block:")
     else:
         notify(f"{ACTION_LABELS[action]}: queued.", ":material/rocket_launch:")
 

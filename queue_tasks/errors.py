@@ -8,6 +8,8 @@ from procrastinate import RetryDecision
 from procrastinate.jobs import Job
 from procrastinate.retry import BaseRetryStrategy
 
+from queue_tasks.redaction import redact
+
 
 # The code of a job handed back to the queue because its worker was asked to stop.
 WORKER_SHUTDOWN = "worker_shutdown"
@@ -23,17 +25,11 @@ class JobError(Exception):
         self.message = message
 
 
-REDACTED = "[redacted]"
-
-
 def without_secrets(text: str) -> str:
-    """The text with the configured API key replaced: an endpoint or a proxy may quote the request's
-    headers in its error, and every job error is stored on the request and logged by the worker."""
-    from inkwell_settings import get_settings
-
-    key = get_settings().llm_api_key
-    secret = key.get_secret_value() if key else ""
-    return text.replace(secret, REDACTED) if len(secret) >= 8 else text
+    """The text with the configured API key, in any form (queue_tasks/redaction.py), redacted: an
+    endpoint or a proxy may quote the request's headers in its error, and every job error is stored
+    on the request and logged by the worker."""
+    return redact(text)
 
 
 class TransientJobError(JobError):

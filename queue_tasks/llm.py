@@ -27,6 +27,7 @@ from openai.lib._parsing._completions import type_to_response_format_param
 from inkwell_settings import InkwellSettings
 from queue_tasks.errors import PermanentJobError, TransientJobError
 from queue_tasks.offline_model import OFFLINE_BASE_URL, OFFLINE_MODEL_NAME, OfflineModel
+from queue_tasks.redaction import redact
 
 ResultT = TypeVar("ResultT", bound=pydantic.BaseModel)
 # Called with the text received so far while the answer streams in.
@@ -90,6 +91,7 @@ class LLMClient:
         text_due: TextDue | None = None,
     ) -> ModelAnswer[ResultT]:
         text, tokens, finish_reason = await self._complete(messages, result_type, on_text, text_due)
+        text = redact(text)  # an answer quoting the key is stored without it
         try:
             parsed = _parse(text, result_type, finish_reason)
         except ValueError as first_error:
@@ -103,6 +105,7 @@ class LLMClient:
                 },
             ]
             text, more_tokens, finish_reason = await self._complete(repair_messages, result_type, None, None)
+            text = redact(text)
             tokens = (tokens or 0) + (more_tokens or 0) if tokens is not None or more_tokens is not None else None
             try:
                 parsed = _parse(text, result_type, finish_reason)
@@ -231,7 +234,7 @@ async def _read_stream(
         if received > MAX_OUTPUT_CHARS:
             break
         if on_text is not None and (text_due is None or text_due()):
-            await on_text("".join(parts))
+            await on_text(redact("".join(parts)))
     return _Completion("".join(parts)[:MAX_OUTPUT_CHARS], tokens, finish_reason)
 
 

@@ -33,6 +33,38 @@ def _clean_text(value: str) -> str:
     return "".join(_AS_SPACE.get(ch, ch) for ch in value if ch not in _REMOVED).strip()
 
 
+# What a person may type into one field at most (a field's own max_chars is usually far lower): a
+# megabyte pasted into a filter is cut here, with a message, before it reaches any query.
+MAX_TYPED_CHARS = 1_000_000
+_LONE_SURROGATES = {chr(c) for c in range(0xD800, 0xE000)}
+_TYPED_REMOVED = _CONTROL_CHARS | _LONE_SURROGATES
+
+
+def clean_typed_text(value: object, *, max_chars: int | None = None, multiline: bool = False) -> tuple[str, list[str]]:
+    """The one cleaning every text a person types goes through before any query (console_ui wraps
+    every text field with it): NUL and other control characters and lone surrogates (which no
+    database or encoder accepts) are removed, line breaks kept only in multi-line fields, and the
+    text cut to `max_chars` (at most MAX_TYPED_CHARS). Returns the text and what was done to it, as
+    sentences to show beside the field (empty when nothing was)."""
+    text = value if isinstance(value, str) else ("" if value is None else str(value))
+    notes: list[str] = []
+    if multiline:  # Windows and old-Mac line ends are line ends
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    kept = "\n\t" if multiline else ""
+    removed = sum(1 for ch in text if (ch in _TYPED_REMOVED or ch in "\r\n\t") and ch not in kept)
+    if removed:
+        text = "".join(
+            ch if ch not in _TYPED_REMOVED and ch not in "\r\n\t" or ch in kept else (" " if ch in "\r\n\t" else "")
+            for ch in text
+        )
+        notes.append(f"{removed:,} control or invalid character{'s were' if removed != 1 else ' was'} removed.")
+    limit = min(max_chars or MAX_TYPED_CHARS, MAX_TYPED_CHARS)
+    if len(text) > limit:
+        notes.append(f"It was {len(text):,} characters long: only the first {limit:,} are used.")
+        text = text[:limit]
+    return text, notes
+
+
 def visible_length(value: str) -> int:
     """Characters that show: not spaces, controls, format characters, combining marks or blank letters."""
     return sum(

@@ -7,6 +7,7 @@ from procrastinate.connector import BaseConnector
 
 from inkwell_settings import get_settings
 from queue_tasks.database_outage import OutageTolerantJobManager
+from queue_tasks.redaction import install_log_redaction
 
 # Every module that defines tasks: the worker imports them at start.
 TASK_MODULES = [
@@ -70,4 +71,6 @@ class InkwellApp(App):
         return copy
 
 
+# Whatever logs in a worker (the SDK, Procrastinate, Inkwell), the model API key is redacted from it.
+install_log_redaction()
 app = InkwellApp(connector=_connector(), import_paths=TASK_MODULES, worker_defaults=_worker_defaults())

@@ -127,6 +127,9 @@ async def promote_site(context, request_id: str) -> dict:
     return await run_request(context, request_id, functools.partial(run_promotion, pool=context.app.connector.pool))
 
 
+PROMOTION_REFUSED = "Only who started this build, an operator or an admin can promote or roll it back."
+
+
 def submit_promotion(
     conn: psycopg.Connection, batch_id: uuid.UUID, action: Action, *, requested_by: str, queue: str = "default"
 ) -> uuid.UUID:
@@ -137,7 +140,7 @@ def submit_promotion(
     if action not in ACTION_LABELS:
         raise BuildRefused(f"Unknown action {action!r}.")
     # The database may refuse the submission (credits, per-user limits): nothing is queued then.
-    with refusals_as(BuildRefused), database_errors_as_unavailable(), conn.transaction():
+    with refusals_as(BuildRefused, role_message=PROMOTION_REFUSED), database_errors_as_unavailable(), conn.transaction():
         batch = sites.get_batch(conn, batch_id)
         if batch is None:
             raise BuildRefused(f"No site build {batch_id}.")

@@ -1,39 +1,18 @@
 -- history_page --
 -- Requests matching the History filters, newest first, after a keyset (created_at, id); NULL filters match all.
--- organization_id: an editor's organization, given explicitly so the planner uses its index (row-level security alone
--- would leave it a filter over every row).
-SELECT id, kind, status, input ->> 'topic' AS topic, requested_by, queue_name, attempts,
-       created_at, started_at, finished_at, model_name, error_code, error_message,
-       CASE jsonb_typeof(result -> 'titles') WHEN 'array' THEN result -> 'titles' END AS titles
-  FROM inkwell.requests
- WHERE ((cardinality(%(statuses)s::text[]) = 1 AND status = (%(statuses)s::text[])[1])
-        OR (cardinality(%(statuses)s::text[]) <> 1 AND status = ANY(%(statuses)s::text[])))
-   AND (%(kind)s::text IS NULL OR kind = %(kind)s::text)
-   AND (%(requester)s::text IS NULL OR lower(requested_by) = lower(%(requester)s::text))
-   AND (%(submitted_from)s::timestamptz IS NULL OR created_at >= %(submitted_from)s::timestamptz)
-   AND (%(submitted_before)s::timestamptz IS NULL OR created_at < %(submitted_before)s::timestamptz)
-   AND (%(text_pattern)s::text IS NULL OR search_text ILIKE %(text_pattern)s::text)
-   AND (%(organization_id)s::bigint IS NULL OR organization_id = %(organization_id)s::bigint)
-   AND (%(after_created_at)s::timestamptz IS NULL
-        OR (created_at, id) < (%(after_created_at)s::timestamptz, %(after_id)s::uuid))
- ORDER BY created_at DESC, id DESC
- LIMIT %(limit)s
+-- Through inkwell.history_rows (0074): who may read what is applied there explicitly, so the text and requester
+-- filters keep their indexes under row-level security; organization_id narrows an editor's reads to their
+-- organization's index range.
+SELECT * FROM inkwell.history_rows(%(statuses)s::text[], %(kind)s::text, %(requester)s::text,
+                                   %(submitted_from)s::timestamptz, %(submitted_before)s::timestamptz,
+                                   %(text_pattern)s::text, %(organization_id)s::bigint,
+                                   %(after_created_at)s::timestamptz, %(after_id)s::uuid, %(limit)s::integer)
 
 -- count_history_up_to --
 -- How many requests match the History filters, counting no further than a limit (so it stays cheap).
-SELECT count(*) FROM (
-    SELECT 1
-      FROM inkwell.requests
-     WHERE ((cardinality(%(statuses)s::text[]) = 1 AND status = (%(statuses)s::text[])[1])
-            OR (cardinality(%(statuses)s::text[]) <> 1 AND status = ANY(%(statuses)s::text[])))
-       AND (%(kind)s::text IS NULL OR kind = %(kind)s::text)
-       AND (%(requester)s::text IS NULL OR lower(requested_by) = lower(%(requester)s::text))
-       AND (%(submitted_from)s::timestamptz IS NULL OR created_at >= %(submitted_from)s::timestamptz)
-       AND (%(submitted_before)s::timestamptz IS NULL OR created_at < %(submitted_before)s::timestamptz)
-       AND (%(text_pattern)s::text IS NULL OR search_text ILIKE %(text_pattern)s::text)
-       AND (%(organization_id)s::bigint IS NULL OR organization_id = %(organization_id)s::bigint)
-     LIMIT %(limit)s
-) AS matching
+SELECT inkwell.count_history(%(statuses)s::text[], %(kind)s::text, %(requester)s::text,
+                             %(submitted_from)s::timestamptz, %(submitted_before)s::timestamptz,
+                             %(text_pattern)s::text, %(organization_id)s::bigint, %(limit)s::integer)
 
 -- request_events --
 -- The event timeline of a request: what Procrastinate recorded for its current and earlier jobs, live or archived by housekeeping.

@@ -75,12 +75,15 @@ def log_tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
 
 
 @pytest.fixture
-def console(inkwell_env: dict[str, str], tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str]:
-    """The console under `streamlit run` on a free port, on the test's database; yields its URL."""
+def console(
+    inkwell_env: dict[str, str], console_database_url: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[str]:
+    """The console under `streamlit run` on a free port, on the test's database, logged in as its own
+    role (inkwell_console) as under ./run; yields its URL."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     log_path = tmp_path / "streamlit.log"
-    env = {**os.environ, **inkwell_env, "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, **inkwell_env, "DATABASE_URL": console_database_url, "PYTHONPATH": str(ROOT)}
     command = [
         sys.executable, "-m", "streamlit", "run", "console_server.py",
         "--server.headless", "true",

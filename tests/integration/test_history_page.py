@@ -317,8 +317,16 @@ def thousands_of_requests(db):
 
 
 def plan_for(db, filters: HistoryFilter) -> str:
-    explain = "EXPLAIN " + QUERIES["history_page"]
-    return "\n".join(row[0] for row in db.execute(explain, page_query_params(filters, None, 51), prepare=False))
+    """The plan of the query inside inkwell.history_rows (0074), as auto_explain reports nested statements."""
+    plans: list[str] = []
+    db.add_notice_handler(lambda notice: plans.append(notice.message_primary or ""))
+    with db.transaction():
+        db.execute("LOAD 'auto_explain'")
+        db.execute("SET LOCAL auto_explain.log_min_duration = 0")
+        db.execute("SET LOCAL auto_explain.log_nested_statements = on")
+        db.execute("SET LOCAL client_min_messages = log")
+        db.execute(QUERIES["history_page"], page_query_params(filters, None, 51), prepare=False).fetchall()
+    return "\n".join(plans)
 
 
 @pytest.mark.parametrize(

@@ -211,3 +211,19 @@ def test_what_the_console_does_still_works_on_its_own_login(db, console_database
         assert events[-1] == "retried", "Procrastinate's own triggers still record the events"
     finally:
         pool.close()
+
+
+def test_historys_own_reads_show_nobody_nothing_and_an_editor_only_their_organization(db, console, cast):
+    """inkwell.history_rows / count_history (0074) apply the read policy themselves: called straight
+    from the console's login they give a forged session nothing and an editor no other organization."""
+    submit_on_console(console, session_of(db, cast.carl), "globex launch plan")
+    acme = submit_on_console(console, session_of(db, cast.ana), "acme spring sale")
+    rows = "SELECT id FROM inkwell.history_rows(ARRAY['queued'], NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 100)"
+    count = "SELECT inkwell.count_history(ARRAY['queued'], NULL, NULL, NULL, NULL, NULL, NULL, 100)"
+    with console.transaction():
+        console.execute("SELECT set_config('inkwell.session_token', %s, true)", (secrets.token_urlsafe(32),))
+        assert console.execute(rows).fetchall() == [] and console.execute(count).fetchone() == (0,)
+    with acting_as(console, session_of(db, cast.ana)):
+        assert console.execute(rows).fetchall() == [(acme,)] and console.execute(count).fetchone() == (1,)
+    with acting_as(console, session_of(db, cast.olga)):
+        assert console.execute(count).fetchone() == (2,)

@@ -154,7 +154,7 @@ def test_an_editor_promoting_a_colleagues_site_build_is_refused_with_a_message(c
     at = signed_in_app(ana, "pages/6_Site_builds.py").run()
     at.button(key=f"promote_{built.batch_id}").click().run()
     assert not at.exception
-    assert "only who started this build, an operator or an admin can promote or roll it back" in texts(at.toast)
+    assert "Only who started this build, an operator or an admin can promote or roll it back" in texts(at.toast)
     assert sites.list_promotions(db, built.batch_id) == []
 
 

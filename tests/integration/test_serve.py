@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -13,12 +14,15 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote, urlsplit
 
 import psutil
 import psycopg
 import pytest
 
+from db import roles
 from db.embedded import EmbeddedPostgres
+from db.migrate import migrate
 from db.people import authenticate
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -56,6 +60,13 @@ class Served:
     port: int
     data_dir: Path
     output_path: Path
+    db_port: int = 0
+
+    def url_of(self, role: str, password: str | None = None) -> str:
+        """A role's URL over TCP on 127.0.0.1, with its password from the launcher's 0600 file."""
+        if password is None:
+            password = json.loads((self.data_dir / roles.PASSWORDS_FILE_NAME).read_text())[role]
+        return f"postgresql://{role}:{quote(password, safe='')}@127.0.0.1:{self.db_port}/{roles.DATABASE}"
 
     @property
     def output(self) -> str:
@@ -94,14 +105,14 @@ def launch(tmp_path: Path, name: str = "serve", extra_env: dict[str, str] | None
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL" and not k.startswith("INKWELL_ADMIN_")}
     env["INKWELL_DATA_DIR"] = str(tmp_path / "inkwell")
     env.update(extra_env or {})
-    port = free_port()
+    port, db_port = free_port(), free_port()
     output_path = tmp_path / f"{name}.log"
     with output_path.open("w") as output:
         process = subprocess.Popen(
-            [sys.executable, "serve.py", "--port", str(port), "--workers", "1", "--concurrency", "2"],
+            [sys.executable, "serve.py", "--port", str(port), "--db-port", str(db_port), "--workers", "1", "--concurrency", "2"],
             cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT,
         )
-    return Served(process, port, tmp_path / "inkwell", output_path)
+    return Served(process, port, tmp_path / "inkwell", output_path, db_port)
 
 
 def leave_nothing_running(served: Served) -> None:
@@ -161,8 +172,9 @@ GENERATED_PASSWORD = re.compile(r"Sign in as “admin” with the password:\n\n 
 
 
 def sign_in_check(served: Served, username: str, password: str):
-    """The account `authenticate` finds with these credentials in the launcher's database (running)."""
-    with psycopg.connect(EmbeddedPostgres(served.pgdata).start(), autocommit=True) as conn:
+    """The account `authenticate` finds with these credentials in the launcher's database (running),
+    signing in as the console does: logged in as inkwell_console."""
+    with psycopg.connect(served.url_of(roles.CONSOLE), autocommit=True) as conn:
         return authenticate(conn, username, password)
 
 
@@ -200,3 +212,69 @@ def test_the_first_admin_takes_its_name_and_password_from_the_settings_and_print
     finally:
         leave_nothing_running(served)
     assert "First admin" not in served.output and password not in served.output
+
+
+# --- roles, passwords and the TCP listener ---
+
+
+def test_analysts_connect_over_tcp_with_their_password_as_documented_and_nobody_without_one(serve: Served):
+    serve.wait_healthy()
+    assert f"PostgreSQL listens on 127.0.0.1:{serve.db_port}" in serve.output
+    passwords_file = serve.data_dir / roles.PASSWORDS_FILE_NAME
+    assert passwords_file.stat().st_mode & 0o777 == 0o600
+    with psycopg.connect(serve.url_of(roles.ANALYST), autocommit=True) as analyst:
+        assert analyst.execute("SELECT count(*) FROM analytics.requests").fetchone() == (0,)
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            analyst.execute("SELECT password_hash FROM inkwell.users")
+    for role in (roles.ANALYST, roles.CONSOLE, roles.OWNER, "postgres"):
+        with pytest.raises(psycopg.OperationalError, match="password authentication failed"):
+            psycopg.connect(serve.url_of(role, password="guessed-password"), connect_timeout=5)
+    with pytest.raises(psycopg.OperationalError):
+        psycopg.connect(f"postgresql://postgres@127.0.0.1:{serve.db_port}/postgres", connect_timeout=5)
+    hba = (serve.pgdata / "pg_hba.conf").read_text()
+    assert "trust" not in hba and "scram-sha-256" in hba
+
+
+def test_nothing_runs_as_a_superuser_or_the_owner_after_start_and_the_console_listens_on_loopback_only(serve: Served):
+    serve.wait_healthy()
+    children = {name: process for name, process in serve.processes().items() if "postgres" not in name}
+    logins = {name.split()[2] if name.startswith("-m procrastinate") else name.split()[1]:
+              urlsplit(process.environ()["DATABASE_URL"]).username
+              for name, process in children.items() if "DATABASE_URL" in process.environ()}
+    assert set(logins.values()) == {roles.WORKER, roles.CONSOLE}, logins
+    with psycopg.connect(serve.url_of(roles.OWNER), autocommit=True) as owner:
+        users = {name for (name,) in owner.execute(
+            "SELECT DISTINCT usename FROM pg_stat_activity WHERE datname IS NOT NULL AND pid <> pg_backend_pid()")}
+        assert users <= {roles.WORKER, roles.CONSOLE} and roles.WORKER in users, f"connected: {users}"
+        superusers = {name for (name,) in owner.execute("SELECT rolname FROM pg_roles WHERE rolsuper")}
+        assert superusers == {"postgres"}
+    listening = {
+        (c.laddr.ip, c.laddr.port) for c in psutil.net_connections("inet") if c.status == psutil.CONN_LISTEN
+    }
+    assert ("127.0.0.1", serve.port) in listening
+    assert ("0.0.0.0", serve.port) not in listening and ("::", serve.port) not in listening
+
+
+def test_a_data_folder_from_before_the_roles_is_taken_over_with_its_history(tmp_path: Path):
+    # What an earlier ./run left: everything in the superuser's `postgres` database, trusted socket.
+    older = EmbeddedPostgres(tmp_path / "inkwell" / "pgdata")
+    migrate(older.start())
+    with psycopg.connect(older.uri, autocommit=True) as conn:
+        conn.execute("""INSERT INTO inkwell.requests (id, kind, input, status, requested_by)
+                        VALUES (gen_random_uuid(), 'titles', '{"topic": "kept"}', 'succeeded', 'Ana')""")
+    older.stop()
+
+    served = launch(tmp_path)
+    try:
+        served.wait_healthy()
+        assert "Moved the data of an earlier run" in served.output
+        with psycopg.connect(served.url_of(roles.ANALYST), autocommit=True) as analyst:
+            assert analyst.execute("SELECT topic FROM analytics.requests").fetchall() == [("kept",)]
+        with psycopg.connect(served.url_of(roles.OWNER), autocommit=True) as owner:
+            foreign = owner.execute(
+                """SELECT count(*) FROM pg_class AS c JOIN pg_namespace AS n ON n.oid = c.relnamespace
+                    WHERE n.nspname IN ('inkwell', 'analytics', 'public') AND c.relowner <> 'inkwell_owner'::regrole"""
+            ).fetchone()[0]
+            assert foreign == 0, "every table, view and sequence now belongs to inkwell_owner"
+    finally:
+        leave_nothing_running(served)
