@@ -435,6 +435,14 @@ def account_sidebar(user: User) -> None:
         if st.button("Sign out", key="sign_out", icon=":material/logout:"):
             sign_out()
             st.rerun()
+        if docs := api_docs_url():
+            st.markdown(f"[:material/api: HTTP API docs]({docs})")
+
+
+def api_docs_url() -> str | None:
+    """The HTTP API's interactive docs (INKWELL_API_URL, set by ./run); None when no API is served."""
+    base = get_settings().api_url
+    return f"{base.rstrip('/')}/api/docs" if base else None
 
 
 def show_model_banner(user: User | None = None) -> None:
@@ -688,6 +696,7 @@ CONSOLE_PAGES: tuple[tuple[str, tuple[str, ...] | None, str], ...] = (
     ("pages/5_Posts.py", None, ":material/article:"),
     ("pages/6_Site_builds.py", None, ":material/web:"),
     ("pages/7_Admin.py", AUDIT_READERS, ":material/admin_panel_settings:"),
+    ("pages/8_API_tokens.py", None, ":material/key:"),
 )
 
 

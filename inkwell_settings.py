@@ -83,6 +83,23 @@ class InkwellSettings(BaseSettings):
     # starts with this many credits. A titles request costs 1, a blog post 10 (inkwell.kind_costs).
     starting_credits: int = Field(default=1000, ge=0, le=1_000_000_000)
 
+    # Where the HTTP API is served, as browsers reach it (./run sets it); the console links its docs.
+    api_url: str | None = None
+    # The HTTP API's login for what it reads for no one (event fan-out, health): the workers' role,
+    # which sees every row; unset: DATABASE_URL (./run sets it).
+    api_reader_database_url: str | None = None
+    # The HTTP API (api/): anonymous website-analysis sessions may submit this many a minute per
+    # session id and per client address; bodies over api_max_body_bytes are refused (413).
+    api_visitor_submissions_per_minute: int = Field(default=5, ge=1)
+    api_address_submissions_per_minute: int = Field(default=20, ge=1)
+    api_max_body_bytes: int = Field(default=1_000_000, ge=1_000)
+    # Seconds between heartbeat comments on an idle event stream (proxies close silent connections).
+    api_heartbeat_seconds: float = Field(default=15.0, gt=0)
+    # Completion webhooks: attempts in all, and the back-off base (waits base, base², base³ … s).
+    webhook_max_attempts: int = Field(default=8, ge=1, le=20)
+    webhook_retry_base_seconds: int = Field(default=2, ge=1)
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0)
+
     @property
     def offline_model(self) -> bool:
         return self.llm_base_url is None and self.llm_api_key is None

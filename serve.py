@@ -1,6 +1,6 @@
-"""Start Inkwell: PostgreSQL, the schema, the queue workers and the Streamlit console.
+"""Start Inkwell: PostgreSQL, the schema, the queue workers, the Streamlit console and the HTTP API.
 
-    python serve.py [--port 8501] [--address 127.0.0.1] [--db-port 5433] [--workers 1] [--concurrency N]
+    python serve.py [--port 8501] [--api-port PORT+1] [--address 127.0.0.1] [--db-port 5433] [--workers 1] [--concurrency N]
 
 Without DATABASE_URL an embedded PostgreSQL keeps its data in .inkwell/pgdata (or
 $INKWELL_DATA_DIR/pgdata), listens on the unix socket and 127.0.0.1:--db-port, asks every role for
@@ -58,6 +58,7 @@ class LaunchError(RuntimeError):
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="Run Inkwell: database, queue workers and console.")
     parser.add_argument("--port", type=int, default=8501, help="console port (default 8501)")
+    parser.add_argument("--api-port", type=int, default=None, help="HTTP API port (default: the console's + 1)")
     parser.add_argument(
         "--address", default="127.0.0.1",
         help="address the console listens on (default 127.0.0.1: this machine only; 0.0.0.0 for every "
@@ -177,6 +178,9 @@ class Launcher:
         port = self.args.port
         if not port_is_free(port):
             raise LaunchError(f"port {port} is already in use; choose another with --port")
+        api_port = self.args.api_port or port + 1
+        if not port_is_free(api_port):
+            raise LaunchError(f"port {api_port} (the HTTP API) is already in use; choose another with --api-port")
         urls, database_label = self._database()
         # Migrations and the first admin: the owner (with our embedded server: never a superuser).
         applied = migrate(urls["owner"], analyst_password="" if self.postgres else None)
@@ -184,6 +188,8 @@ class Launcher:
         self._ensure_first_admin(urls["owner"])
 
         worker_env = self._child_env(urls["worker"])
+        console_env = self._child_env(urls["console"])
+        console_env.setdefault("INKWELL_API_URL", f"http://localhost:{api_port}")
         for i in range(self.args.workers):
             self._spawn(f"worker-{i}", [
                 sys.executable, "-m", "procrastinate", "--app=queue_tasks.app", "worker",
@@ -193,10 +199,18 @@ class Launcher:
             sys.executable, "-m", "streamlit", "run", "console_server.py", "--server.headless", "true",
             "--server.port", str(port), "--server.address", self.args.address,
             "--browser.gatherUsageStats", "false",
-        ], self._child_env(urls["console"]))
+        ], console_env)
+        # The HTTP API in its own process: its event loop and threads never wait on the console's
+        # script runs (one GIL each), and it can be restarted or scaled out on its own. It acts for
+        # callers as the console does (the console's role); its event fan-out and health read as
+        # the workers' role, which sees every row.
+        api_env = {**console_env, "INKWELL_API_READER_DATABASE_URL": urls["worker"]}
+        self._spawn("api", [sys.executable, "-m", "api", "--host", self.args.address, "--port", str(api_port)], api_env)
         self._wait_healthy(port)
+        self._wait_healthy(api_port, path="/api/openapi.json", label="the HTTP API")
         shown_host = "localhost" if self.args.address in ("127.0.0.1", "localhost", "::1") else self.args.address
         print(f"\nInkwell is running at http://{shown_host}:{port}  (Ctrl-C to stop)", flush=True)
+        print(f"HTTP API: http://{shown_host}:{api_port}/api/v1  (docs: http://{shown_host}:{api_port}/api/docs)", flush=True)
         print(f"Database: {database_label}", flush=True)
         print(f"Workers: {self.args.workers} × concurrency {self.args.concurrency}\n", flush=True)
 
@@ -271,20 +285,20 @@ class Launcher:
                 start_new_session=True, preexec_fn=functools.partial(_die_with_launcher, os.getpid()),
             )
 
-    def _wait_healthy(self, port: int) -> None:
-        url = f"http://127.0.0.1:{port}/_stcore/health"
+    def _wait_healthy(self, port: int, path: str = "/_stcore/health", label: str = "the console") -> None:
+        url = f"http://127.0.0.1:{port}{path}"
         no_proxy = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # HTTP(S)_PROXY must not apply
         deadline = time.monotonic() + HEALTH_TIMEOUT_S
         while True:
             self._check_children()
             try:
                 with no_proxy.open(url, timeout=2) as response:
-                    if response.read().strip() == b"ok":
+                    if response.status == 200 and (path != "/_stcore/health" or response.read().strip() == b"ok"):
                         return
             except OSError:
                 pass  # not listening yet
             if time.monotonic() > deadline:
-                raise LaunchError(f"the console did not answer {url} within {HEALTH_TIMEOUT_S} s")
+                raise LaunchError(f"{label} did not answer {url} within {HEALTH_TIMEOUT_S} s")
             time.sleep(0.25)
 
     # -- running and stopping ---------------------------------------------------------------------

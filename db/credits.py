@@ -23,9 +23,11 @@ NOT_ENOUGH_CREDITS = "IK001"
 TOO_MANY_IN_FLIGHT = "IK002"
 TOO_MANY_SUBMISSIONS = "IK003"
 KIND_HAS_NO_PRICE = "IK004"
-# Every "not enough credits" says where the cure is.
+# Every "not enough credits" the console shows says where the cure is.
 TOP_UP_HINT = "An admin adds credits on the Admin page, Organizations tab (Top up credits)."
-SUBMISSION_REFUSALS = frozenset({NOT_ENOUGH_CREDITS, TOO_MANY_IN_FLIGHT, TOO_MANY_SUBMISSIONS, KIND_HAS_NO_PRICE})
+# Migration 0080: an anonymous visitor's session or address made too many submissions.
+TOO_MANY_VISITOR_SUBMISSIONS = "IK005"
+SUBMISSION_REFUSALS = frozenset({NOT_ENOUGH_CREDITS, TOO_MANY_IN_FLIGHT, TOO_MANY_SUBMISSIONS, KIND_HAS_NO_PRICE, TOO_MANY_VISITOR_SUBMISSIONS})
 
 
 class LedgerEntry(BaseModel):
@@ -46,12 +48,20 @@ def refusal_message(error: BaseException) -> str | None:
 
     Looks through the causes too: Procrastinate wraps the errors of its own queries.
     """
+    found = refusal(error)
+    if found is None:
+        return None
+    sqlstate, message = found
+    return f"{message} {TOP_UP_HINT}" if sqlstate == NOT_ENOUGH_CREDITS else message
+
+
+def refusal(error: BaseException | None) -> tuple[str, str] | None:
+    """(SQLSTATE, message) of the database's refusal of a submission or a retry, else None."""
     while error is not None:
         if isinstance(error, psycopg.Error) and error.sqlstate in SUBMISSION_REFUSALS:
-            message = error.diag.message_primary
-            return f"{message} {TOP_UP_HINT}" if error.sqlstate == NOT_ENOUGH_CREDITS else message
+            return error.sqlstate, error.diag.message_primary
         if isinstance(error, psycopg.errors.InsufficientPrivilege):
-            return role_refusal(error)
+            return error.sqlstate, role_refusal(error)
         error = error.__cause__
     return None
 
@@ -79,9 +89,12 @@ def refusals_as(error_type: type[Exception], *, role_message: str | None = None)
     try:
         yield
     except psycopg.Error as error:
-        if (message := refusal_message(error)) is None:
+        if (found := refusal(error)) is None:
             raise
-        raise error_type(role_message if role_message and message == ROLE_REFUSAL else message) from None
+        sqlstate, message = found
+        refused = error_type(role_message if role_message and message == ROLE_REFUSAL else message)
+        refused.sqlstate = sqlstate  # what kind of refusal: the HTTP API answers 402, 403 or 429 by it
+        raise refused from None
 
 
 def top_up(conn: psycopg.Connection, organization_id: int, credits: int, *, note: str | None = None) -> int:

@@ -572,3 +572,9 @@ def audit_entries(
     }
     with conn.cursor(row_factory=dict_row) as cur:
         return cur.execute(QUERIES["audit_entries"], params).fetchall()
+
+
+def organization_name(conn: psycopg.Connection, organization_id: int) -> str | None:
+    """An organization's name; None when there is none with this id (or the acting user may not read it)."""
+    row = conn.execute(QUERIES["organization_name"], {"organization_id": organization_id}).fetchone()
+    return row[0] if row else None

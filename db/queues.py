@@ -129,3 +129,14 @@ def resume_queue(conn: psycopg.Connection, queue_name: str, resumed_by: str) -> 
         _, paused_by, paused_at = row
         logger.info("queue %s resumed by %s (paused by %s at %s)", queue_name, resumed_by, paused_by, paused_at)
     return row is not None
+
+
+class ServiceHealth(BaseModel):
+    live_workers: int
+    queue_depth: int
+
+
+def service_health(conn: psycopg.Connection, stale_after_seconds: float) -> ServiceHealth:
+    """Workers that beat within `stale_after_seconds`, and the jobs waiting (owner connection)."""
+    with conn.cursor(row_factory=class_row(ServiceHealth)) as cur:
+        return cur.execute(QUERIES["service_health"], {"stale_after_seconds": stale_after_seconds}).fetchone()

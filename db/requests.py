@@ -172,3 +172,28 @@ async def record_error(
         QUERIES["record_error"],
         {"request_id": request_id, "error_code": error_code, "error_message": error_message},
     )
+
+
+def list_own_requests(
+    conn: psycopg.Connection,
+    *,
+    limit: int,
+    status: str | None = None,
+    kind: str | None = None,
+    since: dt.datetime | None = None,
+    before: tuple[dt.datetime, uuid.UUID] | None = None,
+) -> list[GenerationRequest]:
+    """The acting user's (or visitor's) own requests, newest first; `before` is the keyset of the
+    last row of the previous page."""
+    params = {
+        "limit": limit, "status": status, "kind": kind, "since": since,
+        "before_created_at": before[0] if before else None, "before_id": before[1] if before else None,
+    }
+    with conn.cursor(row_factory=class_row(GenerationRequest)) as cur:
+        return cur.execute(QUERIES["list_own_requests"], params).fetchall()
+
+
+async def get_requests_by_ids_async(conn: psycopg.AsyncConnection, ids: Sequence[uuid.UUID]) -> list[GenerationRequest]:
+    async with conn.cursor(row_factory=class_row(GenerationRequest)) as cur:
+        await cur.execute(QUERIES["get_requests_by_ids"], {"ids": list(ids)})
+        return await cur.fetchall()

@@ -54,6 +54,7 @@ from db.history import (
     request_events,
 )
 from db.requests import ACTIVE_STATUSES, TERMINAL_STATUSES, GenerationRequest, get_request
+from db.webhooks import DeliveryAttempt, list_deliveries
 from queue_tasks.actions import RETRYABLE_STATUSES, ActionRefused, cancel_request, cancel_requests, retry_request, retry_requests
 from queue_tasks.submit import JOB_KINDS
 
@@ -525,6 +526,22 @@ def show_timeline(events: list[JobEvent]) -> None:
                  column_config={"When": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm:ss.SSS")})
 
 
+def show_webhook_deliveries(deliveries: list[DeliveryAttempt]) -> None:
+    """Each attempt to POST this request's final status to its callback URL (HTTP API webhooks)."""
+    st.markdown("**Webhook deliveries**")
+    frame = pd.DataFrame({
+        "When": [local(d.attempted_at) for d in deliveries],
+        "Attempt": [d.attempt for d in deliveries],
+        "URL": [d.url for d in deliveries],
+        "Answer": [d.status_code for d in deliveries],
+        "Error": [d.error or "" for d in deliveries],
+        "ms": [d.duration_ms for d in deliveries],
+        "Message": [d.webhook_id for d in deliveries],
+    })
+    st.dataframe(frame, key="history_webhook_deliveries", hide_index=True,
+                 column_config={"When": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm:ss")})
+
+
 def request_actions(request: GenerationRequest) -> None:
     retry, cancel, close = st.columns(3)
     allowed = may_act_on(current_user(), request)
@@ -549,6 +566,7 @@ def show_detail(request_id: str) -> None:
         with database() as conn:
             request = get_request(conn, wanted)
             events = request_events(conn, request) if request else []
+            deliveries = list_deliveries(conn, request.id) if request else []
     except QueueUnavailable:
         show_unavailable()
         return
@@ -567,6 +585,8 @@ def show_detail(request_id: str) -> None:
         show_input_and_result(request)
         show_timings(request)
         show_timeline(events)
+        if deliveries:
+            show_webhook_deliveries(deliveries)
         request_actions(request)
 
 

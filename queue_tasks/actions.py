@@ -31,7 +31,7 @@ from procrastinate.manager import JobManager
 from psycopg.rows import class_row
 
 from db.connection import database_errors_as_unavailable
-from db.credits import refusal_message
+from db.credits import refusal
 from db.people import ActionRefused, acting_state, audit
 from db.queries import QUERIES
 from db.requests import ACTIVE_STATUSES, GenerationRequest, get_request
@@ -39,13 +39,21 @@ from queue_tasks.procrastinate_app import app
 from queue_tasks.submit import JOB_KINDS
 
 __all__ = [
-    "RETRYABLE_STATUSES", "ActionRefused", "BulkOutcome", "cancel_request", "cancel_requests", "job_manager_for",
+    "RETRYABLE_STATUSES", "ActionForbidden", "ActionRefused", "RequestNotFound", "BulkOutcome", "cancel_request", "cancel_requests", "job_manager_for",
     "retry_request", "retry_requests",
 ]
 
 logger = logging.getLogger("inkwell.jobs")
 
 RETRYABLE_STATUSES = ("failed", "cancelled")
+
+
+class RequestNotFound(ActionRefused):
+    """No such request, or one the acting user may not read (the two are not told apart)."""
+
+
+class ActionForbidden(ActionRefused):
+    """The acting user may read the request but not do this to it."""
 
 
 @dataclass
@@ -70,13 +78,13 @@ def _lock_request(conn: psycopg.Connection, request_id: uuid.UUID | str, verb: s
     # Row-level security hid it from the lock: say why, without confirming a request the user
     # may not even read exists.
     if get_request(conn, request_id) is None:
-        raise ActionRefused(f"No request {request_id}.")
+        raise RequestNotFound(f"No request {request_id}.")
     role, _ = acting_state(conn)
     if role == "editor":
-        raise ActionRefused(
+        raise ActionForbidden(
             f"You can see this request but not {verb} it: only the person who submitted it, an operator or an admin can."
         )
-    raise ActionRefused(f"Your role ({role or 'none'}) can read requests but not {verb} them.")
+    raise ActionForbidden(f"Your role ({role or 'none'}) can read requests but not {verb} them.")
 
 
 def cancel_request(conn: psycopg.Connection, manager: JobManager, request_id: uuid.UUID | str) -> str:
@@ -112,8 +120,10 @@ def retry_request(conn: psycopg.Connection, manager: JobManager, request_id: uui
     try:
         _retry(conn, manager, request_id)
     except (psycopg.Error, ConnectorException) as error:
-        if message := refusal_message(error):
-            raise ActionRefused(message) from None
+        if found := refusal(error):
+            refused = ActionRefused(found[1])
+            refused.sqlstate = found[0]  # the HTTP API answers 402 or 429 by it
+            raise refused from None
         raise
 
 

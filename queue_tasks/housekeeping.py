@@ -15,6 +15,7 @@ import logging
 from procrastinate import JobContext
 
 from db.housekeeping import archive_finished_job_events, delete_old_history
+from db.idempotency import delete_old_keys_async
 from inkwell_settings import get_settings
 from queue_tasks.procrastinate_app import app
 
@@ -38,6 +39,9 @@ async def clean_up_queue(context: JobContext, timestamp: int) -> dict:
         nb_hours=retention_hours, include_failed=True, include_cancelled=True, include_aborted=True
     )
     outcome = {"archived_events": archived, "queue_retention_hours": retention_hours}
+    async with pool.connection() as conn:
+        # HTTP API Idempotency-Keys answer for 24 hours; older ones are only dead weight.
+        outcome["deleted_idempotency_keys"] = await delete_old_keys_async(conn)
     if settings.history_retention_days is not None:
         async with pool.connection() as conn:
             requests, events = await delete_old_history(

@@ -20,6 +20,7 @@ TASK_MODULES = [
     "queue_tasks.maintenance",
     "queue_tasks.housekeeping",
     "queue_tasks.request_counts",
+    "queue_tasks.webhooks",
 ]
 
 

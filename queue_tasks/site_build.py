@@ -521,7 +521,9 @@ async def write_site_section(context, request_id: str) -> dict:
 
 
 class BuildRefused(ValueError):
-    """The build was refused before anything was written."""
+    """The build was refused before anything was written (`sqlstate`: the database's refusal, if it was)."""
+
+    sqlstate: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)

@@ -11,16 +11,20 @@ import contextlib
 import datetime as dt
 import logging
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import psycopg
 import pydantic
 from procrastinate.tasks import Task
 from psycopg.pq import TransactionStatus
 
+from db import idempotency, visitors
 from db.connection import database_errors_as_unavailable
-from db.credits import refusal_message
+from db.credits import refusal, refusals_as
+from db.people import User, organization_name
+from inkwell_settings import get_settings
 from queue_tasks import site_build, site_promotion
 from queue_tasks.blog_posts import KIND as BLOG_POST, BlogPostInput, write_blog_post_task
 from queue_tasks.enqueue import enqueue_requests
@@ -64,7 +68,12 @@ MAX_REQUESTER_CHARS = 100
 
 
 class SubmitError(ValueError):
-    """The submission was refused before anything was written."""
+    """The submission was refused before anything was written.
+
+    `sqlstate` names the database's refusal (db/credits.py: credits, limits), None for bad input.
+    """
+
+    sqlstate: str | None = None
 
 
 def _check_requester(requested_by: str) -> str:
@@ -119,9 +128,11 @@ def submit_requests(
             )
     except psycopg.Error as error:
         # The database refused it (credits, per-user limits: migration 0045); nothing was queued.
-        if (message := refusal_message(error)) is None:
+        if (found := refusal(error)) is None:
             raise
-        raise SubmitError(message) from None
+        refused = SubmitError(found[1])
+        refused.sqlstate = found[0]
+        raise refused from None
     request_ids = [request_id for request_id, _ in queued]
     job_ids = [job_id for _, job_id in queued]
     if len(request_ids) == 1:
@@ -135,3 +146,79 @@ def submit_titles_request(
     conn: psycopg.Connection, data: TitlesInput, *, requested_by: str, schedule_at: dt.datetime | None = None
 ) -> uuid.UUID:
     return submit_requests(conn, TITLES, [data], requested_by=requested_by, schedule_at=schedule_at)[0]
+
+
+# --- Submitting through the HTTP API -----------------------------------------------------------------
+
+
+class SubmitForbidden(SubmitError):
+    """The acting user may not submit this (another organization's name on it)."""
+
+
+def organization_for_submission(conn: psycopg.Connection, user: User, organization_id: int) -> str:
+    """The name of the organization a submission names: the user's own, or any for an admin."""
+    if user.role != "admin" and organization_id != user.organization_id:
+        raise SubmitForbidden(
+            f"organizationId {organization_id} is not your organization ({user.organization_id}); "
+            "only an admin may submit for another."
+        )
+    name = organization_name(conn, organization_id)
+    if name is None:
+        raise SubmitForbidden(f"There is no organization {organization_id} you may submit for.")
+    return name
+
+
+def submit_once(
+    conn: psycopg.Connection,
+    submit: Callable[[], dict[str, Any]],
+    *,
+    idempotency_key: str | None = None,
+    request_hash: bytes = b"",
+    callback: Callable[[dict[str, Any]], None] | None = None,
+) -> tuple[dict[str, Any], bool]:
+    """Run `submit` (which answers what it queued) in one transaction with its idempotency key and
+    callback; returns (the answer, whether this call queued it).
+
+    With a key, the database makes sure one key queues once (db/idempotency.py): a repeat, even a
+    concurrent one, gets the first answer and queues and charges nothing. Inside the caller's
+    transaction (acting_as) it is part of that transaction: a refusal rolls back the key's claim
+    with everything else.
+    """
+    # Inside the caller's transaction already (the API's acting_as): no savepoint, whose two round
+    # trips would buy nothing (a refusal ends the whole call).
+    in_transaction = conn.info.transaction_status != TransactionStatus.IDLE
+    with database_errors_as_unavailable(), (contextlib.nullcontext() if in_transaction else conn.transaction()):
+        if idempotency_key is not None:
+            earlier = idempotency.claim(conn, idempotency_key, request_hash)
+            if earlier is not None:
+                return earlier, False
+        answer = submit()
+        if callback is not None:
+            callback(answer)
+        if idempotency_key is not None:
+            idempotency.answer(conn, idempotency_key, answer)
+    return answer, True
+
+
+def submit_visitor_website_analysis(
+    conn: psycopg.Connection,
+    data: WebsiteAnalysisInput,
+    *,
+    session_id: str,
+    client_address: str,
+    schedule_at: dt.datetime | None = None,
+) -> uuid.UUID:
+    """A website analysis for an anonymous visitor, on a connection acting as that visitor
+    (db.visitors.acting_as_visitor): counted against the per-session and per-address limits first,
+    in the same transaction, so a refused one leaves nothing behind."""
+    settings = get_settings()
+    with refusals_as(SubmitError), database_errors_as_unavailable(), conn.transaction():
+        visitors.admit_submission(
+            conn, client_address,
+            per_visitor=settings.api_visitor_submissions_per_minute,
+            per_address=settings.api_address_submissions_per_minute,
+        )
+        return submit_requests(
+            conn, WEBSITE_ANALYSIS, [data],
+            requested_by=f"visitor {visitors.visitor_hash(session_id)[:10]}", schedule_at=schedule_at,
+        )[0]

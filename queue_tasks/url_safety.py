@@ -377,6 +377,46 @@ async def fetch_html(url: str, *, policy: AddressPolicy, max_bytes: int, timeout
         raise TransientJobError("url_unreachable", f"The connection to the site failed: {type(error).__name__}.") from None
 
 
+async def post_json(
+    url: str, body: bytes, *, headers: dict[str, str], policy: AddressPolicy, timeout_seconds: float
+) -> int:
+    """POST a JSON body under the same address rules as fetch_html (completion webhooks); no
+    redirects are followed. Returns the status code; raises a JobError with a url_* code when the
+    URL is refused or the host cannot be reached in time."""
+    try:
+        async with asyncio.timeout(timeout_seconds):
+            target = await resolve_target(url, policy)
+            async with httpx2.AsyncClient(
+                trust_env=False, follow_redirects=False, timeout=httpx2.Timeout(timeout_seconds)
+            ) as client:
+                extensions = {"sni_hostname": target.host} if target.scheme == "https" else {}
+                for index, address in enumerate(target.addresses):
+                    request = client.build_request(
+                        "POST",
+                        target.connect_url(address),
+                        content=body,
+                        headers={"Host": target.host_header, "User-Agent": USER_AGENT,
+                                 "Content-Type": "application/json", **headers},
+                        extensions=extensions,
+                    )
+                    try:
+                        response = await client.send(request)
+                    except httpx2.ConnectError:
+                        if index == len(target.addresses) - 1:
+                            raise
+                        continue
+                    return response.status_code
+                raise AssertionError("a target always has an address")
+    except TimeoutError:
+        raise TransientJobError("url_timeout", f"The receiver did not answer within {timeout_seconds:g} s.") from None
+    except httpx2.TimeoutException:
+        raise TransientJobError("url_timeout", f"The receiver did not answer within {timeout_seconds:g} s.") from None
+    except httpx2.ConnectError as error:
+        raise TransientJobError("url_unreachable", f"The receiver could not be reached: {error or 'connection failed'}.") from None
+    except httpx2.TransportError as error:
+        raise TransientJobError("url_unreachable", f"The connection to the receiver failed: {type(error).__name__}.") from None
+
+
 # --- Readable text ---------------------------------------------------------------------------------
 
 

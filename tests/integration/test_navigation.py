@@ -10,12 +10,13 @@ from tests.support.console import APP, make_user, signed_in_app
 
 ALL_PAGES = {
     "pages/1_Submit.py", "pages/2_Live.py", "pages/3_History.py", "pages/4_Workers_and_queues.py",
-    "pages/5_Posts.py", "pages/6_Site_builds.py", "pages/7_Admin.py",
+    "pages/5_Posts.py", "pages/6_Site_builds.py", "pages/7_Admin.py", "pages/8_API_tokens.py",
 }
 LISTED = {
-    "editor": {"pages/1_Submit.py", "pages/2_Live.py", "pages/3_History.py", "pages/5_Posts.py", "pages/6_Site_builds.py"},
+    "editor": {"pages/1_Submit.py", "pages/2_Live.py", "pages/3_History.py", "pages/5_Posts.py", "pages/6_Site_builds.py",
+               "pages/8_API_tokens.py"},
     "analyst": {"pages/2_Live.py", "pages/3_History.py", "pages/4_Workers_and_queues.py", "pages/5_Posts.py",
-                "pages/6_Site_builds.py"},
+                "pages/6_Site_builds.py", "pages/8_API_tokens.py"},
     "operator": ALL_PAGES,
     "admin": ALL_PAGES,
 }

@@ -145,7 +145,12 @@ def test_ctrl_c_stops_everything_and_exits_0(serve: Served):
     assert "Database: embedded PostgreSQL" in serve.output
     processes = serve.processes()
     names = " | ".join(processes)
-    assert "procrastinate" in names and "streamlit" in names, names
+    assert "procrastinate" in names and "streamlit" in names and "-m api" in names, names
+    # The HTTP API is served too, on the next port, with no extra step.
+    with urllib.request.build_opener(urllib.request.ProxyHandler({})).open(
+            f"http://127.0.0.1:{serve.port + 1}/api/v1/health", timeout=5) as response:
+        assert response.status == 200
+    assert f"HTTP API: http://localhost:{serve.port + 1}/api/v1" in serve.output
 
     serve.process.send_signal(signal.SIGINT)
 
