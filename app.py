@@ -1,6 +1,7 @@
-"""Inkwell console — home page. Editors request titles and follow the latest requests live;
-operators read the Overview: status counts, queue depth, throughput, wait and run times,
-failures and workers."""
+"""Inkwell console — the entry point (`streamlit run app.py`) and the Home page. It builds the
+navigation from the signed-in role (console_ui.console_navigation). On Home, editors request titles
+and follow the latest requests live; operators read the Overview: status counts, queue depth,
+throughput, wait and run times, failures and workers."""
 
 from __future__ import annotations
 
@@ -11,13 +12,19 @@ import streamlit as st
 from console_ui import (
     browser_zone,
     can_submit,
+    console_navigation,
     current_user,
     database,
     escape_markdown,
     forget_submission,
     is_duplicate_submission,
+    note_rows_read,
     page_header,
     show_model_outage,
+    paused_note,
+    plural,
+    rows_changed,
+    show_price,
     show_unavailable,
     show_workers,
     status_badge,
@@ -65,6 +72,7 @@ def request_titles() -> None:
                     forget_submission(content)
                     st.error(str(error))
                 else:
+                    st.session_state.pop("home_rows", None)  # listed below at once
                     st.success(f"Queued: titles for “{escape_markdown(data.topic)}”. Progress shows below.")
 
 
@@ -73,24 +81,46 @@ def show_request(request: GenerationRequest) -> None:
         head, when = st.columns([5, 2])
         topic = escape_markdown(str(request.input.get("topic", "")))
         head.markdown(f"{status_badge(request.status)} **{topic}**")
-        when.caption(f"{escape_markdown(request.requested_by)} · {request.created_at:%Y-%m-%d %H:%M:%S}")
+        when.caption(f"{escape_markdown(request.requested_by)} · {request.created_at.astimezone(browser_zone()):%Y-%m-%d %H:%M:%S}")
+        if note := paused_note(request):
+            st.warning(note)
         if request.status in ("queued", "scheduled", "running"):
             eta = f" · about {request.eta_seconds} s left" if request.eta_seconds is not None else ""
             st.progress(request.progress / 100, text=f"{request.current_step}{eta}")
-        elif request.status == "succeeded":
+        elif request.status == "succeeded" and request.kind == "titles":
             show_result(request)
+        elif request.status == "succeeded":
+            # Home stays compact: a long result (a blog post, a site section) is one line and a link.
+            title = request.result.get("title") if isinstance(request.result, dict) else None
+            if title:
+                st.markdown(escape_markdown(str(title)))
         elif request.status == "failed":
             st.error(f"`{request.error_code or 'failed'}` {escape_markdown(request.error_message or '')}")
         elif request.status == "cancelled":
             st.caption(request.current_step)
+        if request.status in ("succeeded", "failed", "cancelled"):
+            st.page_link("pages/3_History.py", label="Open this request", icon=":material/open_in_new:",
+                         query_params={"request": str(request.id)})
+
+
+def recent_rows() -> list[GenerationRequest]:
+    """The latest requests, read again only when a request changed (the change counter moved)."""
+    changed = rows_changed("home", ("requests",))
+    cached = st.session_state.get("home_rows")
+    if cached is not None and not changed:
+        return cached
+    note_rows_read("home", ("requests",))
+    with database() as conn:
+        requests = list_recent_requests(conn, limit=20)
+    st.session_state["home_rows"] = requests
+    return requests
 
 
 @st.fragment(run_every=1.0)
 def recent_requests() -> None:
     st.subheader("Latest requests")
     try:
-        with database() as conn:
-            requests = list_recent_requests(conn, limit=20)
+        requests = recent_rows()
     except QueueUnavailable:
         show_unavailable()
         return
@@ -145,8 +175,11 @@ def show_throughput(figures: OverviewFigures) -> None:
     st.subheader("Finished requests")
     per_minute, per_hour = st.tabs(["Last hour, per minute", "Last day, per hour"])
     colours = ["#2e7d32", "#c62828"]
-    per_minute.bar_chart(throughput_frame(figures.finished_per_minute), color=colours)
-    per_hour.bar_chart(throughput_frame(figures.finished_per_hour), color=colours)
+    for tab, intervals, when in ((per_minute, figures.finished_per_minute, "hour"), (per_hour, figures.finished_per_hour, "day")):
+        if not any(i.succeeded or i.failed for i in intervals):
+            tab.caption(f"No request has finished in the last {when}.")  # an empty chart reads as broken
+        else:
+            tab.bar_chart(throughput_frame(intervals), color=colours)
 
 
 def seconds(value: float | None) -> str:
@@ -160,8 +193,11 @@ def show_wait_and_run_times(times: WaitAndRunTimes) -> None:
     wait_p95.metric("Wait, p95", seconds(times.wait_p95))
     run_median.metric("Run time, median", seconds(times.run_median))
     run_p95.metric("Run time, p95", seconds(times.run_p95))
+    if times.requests == 0:
+        st.caption("No request has succeeded or failed in the last 24 hours yet: the times appear once one has.")
+        return
     st.caption(
-        f"Over {times.requests:,} requests that succeeded or failed. Wait: from when a request was due "
+        f"Over {plural(times.requests, 'request')} that succeeded or failed. Wait: from when a request was due "
         "(submitted, or its scheduled time) to its first start. Run time: from first start to the end, retries included."
     )
 
@@ -201,16 +237,22 @@ def overview() -> None:
     show_failures(figures)
 
 
+def home() -> None:
+    user = page_header("Inkwell")
+    show_model_outage()
+    requests_tab, overview_tab = st.tabs(["Requests", "Overview"])
+    with requests_tab:
+        if can_submit(user):
+            st.caption("Ask the model for titles. The work runs as a background job; this page follows it live.")
+            show_price("titles")
+            request_titles()
+        else:
+            st.caption("The latest requests you may see, followed live. Analysts read; they do not submit.")
+        recent_requests()
+    with overview_tab:
+        overview()
+
+
 st.set_page_config(page_title="Inkwell", page_icon=":material/edit_note:", layout="wide")
-user = page_header("Inkwell")
-show_model_outage()
-requests_tab, overview_tab = st.tabs(["Requests", "Overview"])
-with requests_tab:
-    if can_submit(user):
-        st.caption("Ask the model for titles. The work runs as a background job; this page follows it live.")
-        request_titles()
-    else:
-        st.caption("The latest requests you may see, followed live. Analysts read; they do not submit.")
-    recent_requests()
-with overview_tab:
-    overview()
+# The pages the signed-in role may use, Home first; before sign-in, the sign-in form alone.
+console_navigation(home).run()

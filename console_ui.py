@@ -16,7 +16,7 @@ import json
 import logging
 import re
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pandas as pd
@@ -24,10 +24,15 @@ import psycopg
 import psycopg_pool
 import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
+from streamlit.navigation.page import StreamlitPage
 
 from procrastinate.manager import JobManager
 
+from console_sessions import ADOPT_PATH, COOKIE_NAME, HANDOFFS, cookies_available
+from db.changes import ChangeCounters, Topic, read_change_counters
 from db.connection import QueueUnavailable, console_connection, open_pool
+from db.credits import TOP_UP_HINT, kind_costs
+from db.credits import balance as credit_balance
 from db.live import LiveRequest
 from db.people import (
     ActionRefused,
@@ -38,7 +43,7 @@ from db.people import (
     sign_in_with_identity,
     user_for_session,
 )
-from db.queues import model_outage
+from db.queues import QueuePause, model_outage, queue_pauses
 from db.requests import GenerationRequest
 from inkwell_settings import get_settings
 from queue_tasks.actions import job_manager_for
@@ -158,7 +163,8 @@ def show_unavailable(error: QueueUnavailable | None = None) -> None:
 # --- sign-in and roles ---
 
 # The signed-in user (db.people.User) of this browser session. Without it a page shows the sign-in
-# form and nothing else. Reloading the browser starts a new session, so it asks again.
+# form and nothing else. A reload starts a new Streamlit session: the session cookie
+# (console_sessions) signs the person in again while their database session is live.
 SIGNED_IN_KEY = "signed_in_user"
 # The raw token of the signed-in person's session (db.people.start_session): the database knows it
 # only hashed, and resolves every console transaction's acting user from it.
@@ -168,6 +174,8 @@ SESSION_ENDED = (
     "or made your account no longer active. Sign in again, or ask an admin if this is a mistake."
 )
 SIGNED_IN_WITH_KEY = "signed_in_with"
+# A one-time code for the session cookie (console_sessions), used on the first run after sign-in.
+HANDOFF_KEY = "session_handoff"
 SIGN_IN_NOTICE_KEY = "sign_in_notice"
 WRONG_CREDENTIALS = "Wrong username or password."
 ROLE_LABELS = {"editor": "Editor", "operator": "Operator", "analyst": "Analyst", "admin": "Admin"}
@@ -189,7 +197,7 @@ def page_header(title: str, *, roles: tuple[str, ...] | None = None) -> User:
         allowed = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
         st.info(f"This page is for {allowed}. You are signed in as {role_phrase(user.role)}.", icon=":material/lock:")
         st.stop()
-    show_model_banner()
+    show_model_banner(user)
     return user
 
 
@@ -232,13 +240,41 @@ def require_sign_in() -> User:
     if user is not None:
         user = _reread(user, session_token())
     if user is None:
+        user = _user_from_cookie()
+    if user is None:
         user = _user_from_identity_provider()
     if user is None:
         show_sign_in()
         st.stop()
     # Requests are stored with the signed-in user's name (kinds' forms read it from here).
     st.session_state["requester"] = user.display_name
+    if code := st.session_state.pop(HANDOFF_KEY, None):
+        _adopt_session_in_browser(code)
     return user
+
+
+def _user_from_cookie() -> User | None:
+    """A reload or a link opened in a new tab: the person's live session, from its cookie."""
+    token = st.context.cookies.get(COOKIE_NAME) if cookies_available() else None
+    if not token:
+        return None
+    try:
+        with console_connection(get_pool()) as conn:
+            user = user_for_session(conn, token)
+    except QueueUnavailable:
+        return None
+    if user is not None:
+        _start_session(user, token, via="cookie")
+    return user
+
+
+def _adopt_session_in_browser(code: str) -> None:
+    """Send the browser once through the route that sets the session cookie, and back here."""
+    target = json.dumps(f"{ADOPT_PATH}?code={code}&next=")
+    st.html(
+        f"<script>window.location.replace({target} + encodeURIComponent(window.location.pathname + window.location.search));</script>",
+        unsafe_allow_javascript=True,
+    )
 
 
 def _reread(user: User, token: str) -> User | None:
@@ -262,6 +298,8 @@ def _start_session(user: User, token: str, via: str) -> None:
     st.session_state[SIGNED_IN_KEY] = user
     st.session_state[SESSION_TOKEN_KEY] = token
     st.session_state[SIGNED_IN_WITH_KEY] = via
+    if via != "cookie" and cookies_available():
+        st.session_state[HANDOFF_KEY] = HANDOFFS.offer(token)
 
 
 def sign_out(notice: str = "You are signed out.") -> None:
@@ -282,20 +320,32 @@ def show_sign_in() -> None:
     st.title("Sign in to Inkwell")
     if notice := st.session_state.pop(SIGN_IN_NOTICE_KEY, None):
         st.info(notice, icon=":material/logout:")
-    with st.form("sign_in_form", clear_on_submit=True):
+    # The username stays after a wrong password; the password never does (_take_password).
+    with st.form("sign_in_form"):
         username = st.text_input("Username", key="sign_in_username", max_chars=100, autocomplete="username")
         password = st.text_input(
             "Password", key="sign_in_password", type="password", max_chars=1000, autocomplete="current-password"
         )
-        submitted = st.form_submit_button("Sign in", key="sign_in_submit", type="primary", icon=":material/login:")
+        submitted = st.form_submit_button(
+            "Sign in", key="sign_in_submit", type="primary", icon=":material/login:", on_click=_take_password
+        )
     if submitted:
-        _sign_in_with_password(username.strip(), password)
+        _sign_in_with_password(username.strip(), st.session_state.pop(PASSWORD_ATTEMPT_KEY, password))
     if oidc_configured():
         for provider in oidc_providers():
             label = f"Sign in with {provider}" if provider else "Sign in with single sign-on"
             if st.button(label, key=f"sign_in_oidc_{provider or 'default'}", icon=":material/key:"):
                 st.login(provider)
     st.caption("No account yet? Ask an Inkwell admin. The first admin's password is printed by `./run`.")
+
+
+PASSWORD_ATTEMPT_KEY = "sign_in_attempt"
+
+
+def _take_password() -> None:
+    """Runs before the page: the typed password is used once and the field is emptied."""
+    st.session_state[PASSWORD_ATTEMPT_KEY] = st.session_state.get("sign_in_password", "")
+    st.session_state["sign_in_password"] = ""
 
 
 def _sign_in_with_password(username: str, password: str) -> None:
@@ -395,9 +445,12 @@ def api_docs_url() -> str | None:
     return f"{base.rstrip('/')}/api/docs" if base else None
 
 
-def show_model_banner() -> None:
+def show_model_banner(user: User | None = None) -> None:
+    """The whole story for admins, who can change it; one short line for everyone else."""
     settings = get_settings()
-    if settings.offline_model:
+    if settings.offline_model and user is not None and user.role != "admin":
+        st.caption(":material/cloud_off: Offline model: results are quick built-in drafts, not a language model's.")
+    elif settings.offline_model:
         st.info(
             "**Offline model in use.** Results come from Inkwell's built-in offline model: quick, "
             "deterministic, topic-specific drafts, not a language model. Set `INKWELL_LLM_BASE_URL` "
@@ -556,5 +609,160 @@ def show_workers(workers: list) -> None:
     else:
         st.caption(f"A worker silent for over {stale_after:g} s is presumed dead; its running jobs are put back in the queue.")
 
+
+# --- lists that stay current ---
+
+# How often a list asks whether its rows changed. The counters are read at most once per console
+# process per COUNTER_READ_SECONDS (cached), however many people watch: one cheap call, no table
+# read (db.changes).
+CHANGE_CHECK_SECONDS = 1.0
+COUNTER_READ_SECONDS = 0.5
+
+
+@st.cache_data(ttl=COUNTER_READ_SECONDS, show_spinner=False)
+def _change_counters(database_url: str) -> ChangeCounters:
+    with console_connection(_pool_for(database_url)) as conn:
+        return read_change_counters(conn)
+
+
+def change_counters() -> ChangeCounters:
+    get_pool()
+    return _change_counters(get_settings().database_url)
+
+
+def note_rows_read(list_name: str, topics: tuple[Topic, ...]) -> None:
+    """Call before reading a list's rows: what its counters say now (read at or before the rows,
+    so a change in between shows up as a change, never as none)."""
+    key = f"changes_seen_{list_name}"
+    try:
+        now = change_counters().of(topics)
+    except QueueUnavailable:
+        return
+    seen, settling = st.session_state.get(key, (None, False))
+    if seen is None:
+        st.session_state[key] = (now, False)
+    elif now != seen:
+        st.session_state[key] = (now, True)  # read on a new count: look once more on the next tick
+
+
+def rows_changed(list_name: str, topics: tuple[Topic, ...]) -> bool:
+    """Whether the list's rows may have changed since it last read them: a counter moved since the
+    last look, or moved on the look before (a change counted at commit can be a moment from
+    visible, so the list reads once more after one)."""
+    key = f"changes_seen_{list_name}"
+    try:
+        now = change_counters().of(topics)
+    except QueueUnavailable:
+        return False
+    seen, settling = st.session_state.get(key, (None, False))
+    if seen is None:
+        st.session_state[key] = (now, False)
+        return False
+    if now != seen:
+        st.session_state[key] = (now, True)
+        return True
+    st.session_state[key] = (now, False)
+    return settling
+
+
+def refresh_when_changed(list_name: str, topics: tuple[Topic, ...], on_change: Callable[[], None]) -> None:
+    """A one-second check that, when the list's rows changed, forgets them (`on_change`) and runs the
+    page again: filters, selections and the scroll position stay as they are."""
+
+    @st.fragment(run_every=CHANGE_CHECK_SECONDS)
+    def check() -> None:
+        if rows_changed(list_name, topics):
+            on_change()
+            st.rerun(scope="app")
+
+    check()
+
+
+# --- credits before submitting ---
+
+
+def show_price(kind: str) -> None:
+    """What one request of the kind costs and what the organization has left, before it is
+    submitted; when that is not enough, who can fix it and where."""
+    user = current_user()
+    try:
+        with database() as conn:
+            price = kind_costs(conn).get(kind)
+            left = credit_balance(conn, user.organization_id)
+    except QueueUnavailable:
+        return
+    if price is None or left is None:
+        return
+    cost = "Free" if price == 0 else f"Each request costs {plural(price, 'credit')}"
+    organization = escape_markdown(user.organization_name)
+    st.caption(f":material/toll: {cost} · {organization} has {plural(left, 'credit')} left.")
+    if price > left:
+        st.warning(
+            f"{organization} has {plural(left, 'credit')} left, not enough for this. {TOP_UP_HINT}",
+            icon=":material/account_balance_wallet:",
+        )
+
+
+# --- navigation ---
+
+# Every page but Home, in the order of the sidebar, with who may use it (None: every signed-in role).
+# Each page checks its roles again itself (page_header), and the database enforces them.
+CONSOLE_PAGES: tuple[tuple[str, tuple[str, ...] | None, str], ...] = (
+    ("pages/1_Submit.py", SUBMITTERS, ":material/add_circle:"),
+    ("pages/2_Live.py", None, ":material/monitoring:"),
+    ("pages/3_History.py", None, ":material/history:"),
+    ("pages/4_Workers_and_queues.py", (*QUEUE_RUNNERS, "analyst"), ":material/engineering:"),
+    ("pages/5_Posts.py", None, ":material/article:"),
+    ("pages/6_Site_builds.py", None, ":material/web:"),
+    ("pages/7_Admin.py", AUDIT_READERS, ":material/admin_panel_settings:"),
+    ("pages/8_API_tokens.py", None, ":material/key:"),
+)
+
+
+def may_use(user: User, page: str) -> bool:
+    """Whether the page is listed for (and linked to) the user."""
+    roles = next((roles for path, roles, _ in CONSOLE_PAGES if path == page), None)
+    return roles is None or user.role in roles
+
+
+def console_navigation(home: Callable[[], None]) -> StreamlitPage:
+    """Home first, then the pages the signed-in role may use. Before sign-in the navigation is hidden
+    (each page shows the sign-in form), yet every page stays registered: a link to a request opens
+    it once the person has signed in."""
+    user = st.session_state.get(SIGNED_IN_KEY) or _user_from_cookie()
+    pages = [st.Page(home, title="Home", icon=":material/home:", default=True)]
+    pages += [
+        st.Page(path, icon=icon)
+        for path, roles, icon in CONSOLE_PAGES
+        if user is None or roles is None or user.role in roles
+    ]
+    return st.navigation(pages, position="sidebar" if user is not None else "hidden")
+
+
+# --- paused queues ---
+
+PAUSES_READ_SECONDS = 2.0
+
+
+@st.cache_data(ttl=PAUSES_READ_SECONDS, show_spinner=False)
+def _queue_pauses(database_url: str, viewer_id: int) -> dict[str, QueuePause]:
+    with database() as conn:
+        return queue_pauses(conn)
+
+
+def paused_note(request: GenerationRequest | LiveRequest) -> str | None:
+    """For a request waiting in a paused queue: who paused it and when, in the viewer's time."""
+    if request.status not in ("queued", "scheduled"):
+        return None
+    try:
+        pause = _queue_pauses(get_settings().database_url, current_user().id).get(request.queue_name)
+    except QueueUnavailable:
+        return None
+    if pause is None:
+        return None
+    return (
+        f":material/pause_circle: Queue {escape_markdown(pause.queue_name)} paused by {escape_markdown(pause.paused_by)} "
+        f"at {pause.paused_at.astimezone(browser_zone()):%H:%M}: it starts once the queue is resumed (Workers and queues)."
+    )
 
 _clean_every_typed_text()

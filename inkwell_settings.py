@@ -79,6 +79,9 @@ class InkwellSettings(BaseSettings):
     # Without a password one is generated and printed once by the run command (nowhere else).
     admin_username: str = Field(default="admin", min_length=1, max_length=100)
     admin_password: SecretStr | None = None
+    # A new install works at once: the first organization ("Default", made with the first admin)
+    # starts with this many credits. A titles request costs 1, a blog post 10 (inkwell.kind_costs).
+    starting_credits: int = Field(default=1000, ge=0, le=1_000_000_000)
 
     # Where the HTTP API is served, as browsers reach it (./run sets it); the console links its docs.
     api_url: str | None = None

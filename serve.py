@@ -196,7 +196,7 @@ class Launcher:
                 "--concurrency", str(self.args.concurrency), "--name", f"worker-{i}",
             ], worker_env)
         self._spawn("streamlit", [
-            sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+            sys.executable, "-m", "streamlit", "run", "console_server.py", "--server.headless", "true",
             "--server.port", str(port), "--server.address", self.args.address,
             "--browser.gatherUsageStats", "false",
         ], console_env)
@@ -220,7 +220,9 @@ class Launcher:
         settings = get_settings()
         password = settings.admin_password.get_secret_value() if settings.admin_password else None
         with psycopg.connect(database_url, autocommit=True) as conn:
-            admin, generated = ensure_first_admin(conn, username=settings.admin_username, password=password)
+            admin, generated = ensure_first_admin(
+                conn, username=settings.admin_username, password=password, starting_credits=settings.starting_credits
+            )
         if generated is not None:
             print(
                 f"\nFirst admin created. Sign in as “{admin.username}” with the password:\n\n    {generated}\n\n"

@@ -73,7 +73,10 @@ def forms(queue_requests: QueueRequests) -> None:
         business_type = left.text_input("Business type", placeholder="e.g. garden shop", max_chars=200, key="blog_business_type")
         audience = middle.text_input("Target audience", placeholder="e.g. city renters", max_chars=200, key="blog_audience")
         voice = right.text_input("Brand voice", placeholder="e.g. friendly, practical", max_chars=200, key="blog_voice")
-        organization = st.text_input("Organization (optional)", max_chars=200, key="blog_organization")
+        organization = st.text_input(
+            "Business name (optional)", max_chars=200, key="blog_organization", placeholder="e.g. Green Corner",
+            help="The name of the business the post is written for; the post may mention it.",
+        )
         instructions = st.text_area("Additional instructions (optional)", max_chars=2_000, key="blog_instructions")
         save, draft, visuals = st.columns(3)
         auto_save = save.checkbox("Save to Posts", value=True, key="blog_auto_save")

@@ -23,6 +23,8 @@ NOT_ENOUGH_CREDITS = "IK001"
 TOO_MANY_IN_FLIGHT = "IK002"
 TOO_MANY_SUBMISSIONS = "IK003"
 KIND_HAS_NO_PRICE = "IK004"
+# Every "not enough credits" says where the cure is (the console's page; API callers read it too).
+TOP_UP_HINT = "An admin adds credits on the Admin page, Organizations tab (Top up credits)."
 # Migration 0080: an anonymous visitor's session or address made too many submissions.
 TOO_MANY_VISITOR_SUBMISSIONS = "IK005"
 SUBMISSION_REFUSALS = frozenset({NOT_ENOUGH_CREDITS, TOO_MANY_IN_FLIGHT, TOO_MANY_SUBMISSIONS, KIND_HAS_NO_PRICE, TOO_MANY_VISITOR_SUBMISSIONS})
@@ -54,7 +56,8 @@ def refusal(error: BaseException | None) -> tuple[str, str] | None:
     """(SQLSTATE, message) of the database's refusal of a submission or a retry, else None."""
     while error is not None:
         if isinstance(error, psycopg.Error) and error.sqlstate in SUBMISSION_REFUSALS:
-            return error.sqlstate, error.diag.message_primary
+            message = error.diag.message_primary
+            return error.sqlstate, f"{message} {TOP_UP_HINT}" if error.sqlstate == NOT_ENOUGH_CREDITS else message
         if isinstance(error, psycopg.errors.InsufficientPrivilege):
             return error.sqlstate, role_refusal(error)
         error = error.__cause__

@@ -53,8 +53,10 @@ class LiveRequest(BaseModel):
     attempts: int
     requested_by: str
     user_id: int | None  # who may cancel it (console_ui.may_act_on)
+    queue_name: str = "default"
     scheduled_at: dt.datetime | None
     created_at: dt.datetime
+    started_at: dt.datetime | None = None
     finished_at: dt.datetime | None
 
 
@@ -89,3 +91,22 @@ def list_live_requests_by_id(conn: psycopg.Connection, ids: Collection[uuid.UUID
         return []
     with conn.cursor(row_factory=class_row(LiveRequest)) as cur:
         return cur.execute(QUERIES["list_live_requests_by_id"], {"ids": list(ids)}).fetchall()
+
+
+def typical_run_seconds(conn: psycopg.Connection, kinds: Collection[str]) -> dict[str, float]:
+    """Per kind, the median run time of its latest succeeded requests (the ones this reader may see);
+    kinds with none are left out."""
+    rows = conn.execute(QUERIES["typical_run_seconds"], {"kinds": sorted(set(kinds))}).fetchall()
+    return {kind: float(seconds) for kind, seconds in rows if seconds is not None}
+
+
+def time_left(request: LiveRequest, typical_seconds: float | None, now: dt.datetime) -> int | None:
+    """Seconds a running request has left: what recent runs of its kind took, less the time it has run
+    (so the steps still to come count), and never less than its current step's own estimate."""
+    own = request.eta_seconds
+    if request.status != "running" or typical_seconds is None or request.started_at is None:
+        return own
+    by_history = typical_seconds - (now - request.started_at).total_seconds()
+    if by_history <= 0:
+        return own
+    return max(own or 0, round(by_history))

@@ -442,8 +442,12 @@ def _change_user(conn: psycopg.Connection, query: str, params: dict[str, Any]) -
     logger.info("account %s: %s", params["user_id"], query.removeprefix("set_user_"))
 
 
-def ensure_first_admin(conn: psycopg.Connection, *, username: str = "admin", password: str | None = None) -> tuple[User, str | None]:
-    """The first admin: created with organization "Default" when no account exists yet.
+def ensure_first_admin(
+    conn: psycopg.Connection, *, username: str = "admin", password: str | None = None, starting_credits: int = 0
+) -> tuple[User, str | None]:
+    """The first admin: created with organization "Default" when no account exists yet; a Default
+    organization made here starts with `starting_credits` (the run command passes
+    INKWELL_STARTING_CREDITS), so a new install's first request is not refused.
 
     Returns the admin and the generated password, to be shown once (None when `password` was
     given, or when accounts exist already: then the oldest admin is returned). Run on the owner
@@ -463,6 +467,8 @@ def ensure_first_admin(conn: psycopg.Connection, *, username: str = "admin", pas
             password = secrets.token_urlsafe(15)
         row = conn.execute(QUERIES["organization_id_by_name"], {"name": DEFAULT_ORGANIZATION}).fetchone()
         organization_id = row[0] if row else create_organization(conn, DEFAULT_ORGANIZATION)
+        if not row and starting_credits > 0:
+            conn.execute(QUERIES["grant_starting_credits"], {"organization_id": organization_id, "credits": starting_credits})
         admin = create_user(
             conn,
             username=username,

@@ -45,6 +45,18 @@ class QueueSummary(BaseModel):
         return self.paused_at is not None
 
 
+class QueuePause(BaseModel):
+    queue_name: str
+    paused_by: str
+    paused_at: dt.datetime
+
+
+def queue_pauses(conn: psycopg.Connection) -> dict[str, QueuePause]:
+    """The paused queues by name."""
+    with conn.cursor(row_factory=class_row(QueuePause)) as cur:
+        return {pause.queue_name: pause for pause in cur.execute(QUERIES["queue_pauses"]).fetchall()}
+
+
 class WorkerStatus(BaseModel):
     id: int
     last_heartbeat: dt.datetime

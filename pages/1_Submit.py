@@ -21,6 +21,7 @@ from console_ui import (
     is_duplicate_submission,
     page_header,
     plural,
+    show_price,
     show_unavailable,
 )
 from db.connection import QueueUnavailable
@@ -68,5 +69,6 @@ page_header("Submit", roles=SUBMITTERS)
 st.caption("Each request becomes a background job. Queue one, or many at once; now or later.")
 
 kind = st.selectbox("Kind of request", SUBMIT_PAGE_KINDS, format_func=lambda name: JOB_KINDS[name].label, key="submit_kind")
+show_price(kind)
 choose_start()
 FORMS_BY_KIND[kind](queue_requests)

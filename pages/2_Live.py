@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 import uuid
 
 import psycopg
@@ -10,18 +11,31 @@ import streamlit as st
 
 from console_ui import (
     browser_zone,
+    can_submit,
     current_user,
     database,
     escape_markdown,
     get_job_manager,
     may_act_on,
+    note_rows_read,
     page_header,
     show_model_outage,
+    paused_note,
+    rows_changed,
     show_unavailable,
     status_badge,
 )
+from console_kinds.partial import show_partial_answer
 from db.connection import QueueUnavailable
-from db.live import LiveFilters, LiveRequest, list_live_requests, list_live_requests_by_id
+from db.live import (
+    LiveFilters,
+    LiveRequest,
+    LiveRequests,
+    list_live_requests,
+    list_live_requests_by_id,
+    time_left,
+    typical_run_seconds,
+)
 from db.requests import ACTIVE_STATUSES
 from inkwell_settings import get_settings
 from queue_tasks.actions import ActionRefused, cancel_request
@@ -29,7 +43,12 @@ from queue_tasks.submit import JOB_KINDS
 
 # A request someone cancelled here stays in the list this long after it ended, so they see it end.
 CANCELLED_VISIBLE_SECONDS = 30
-PARTIAL_TEXT_TAIL_CHARS = 300
+# The cards are read again when a request changes (any change, progress included); and at least
+# this often, so a cancelled card leaves and "starts in" times stay right when nothing changes.
+WATCHED = ("requests",)
+LIVE_MAX_AGE_SECONDS = 10.0
+# Time left is learned from recent runs of the same kind (db.live.typical_run_seconds), read this often.
+TYPICAL_RUN_REFRESH_SECONDS = 60
 
 
 def duration(seconds: float) -> str:
@@ -76,6 +95,7 @@ def cancel(request_id: uuid.UUID, topic: str) -> None:
     except QueueUnavailable:
         st.session_state["live_notice"] = ("Not cancelled: the queue is unavailable — try again later.", ":material/cloud_off:")
     else:
+        st.session_state.pop("live_rows", None)
         st.session_state.setdefault("live_cancelled", set()).add(str(request_id))
         message = f"Cancelled “{topic}”." if outcome == "cancelled" else f"Cancelling “{topic}”: the worker is stopping it."
         st.session_state["live_notice"] = (message, ":material/cancel:")
@@ -96,8 +116,16 @@ def recently_cancelled(conn: psycopg.Connection, shown: set[uuid.UUID]) -> list[
     return visible
 
 
-def progress_text(request: LiveRequest) -> str:
-    left = f" · about {duration(request.eta_seconds)} left" if request.eta_seconds is not None else ""
+@st.cache_data(ttl=TYPICAL_RUN_REFRESH_SECONDS, show_spinner=False)
+def typical_runs(database_url: str, viewer_id: int, kinds: tuple[str, ...]) -> dict[str, float]:
+    """Cached per viewer (row-level security: learned from the runs they may see) for a minute."""
+    with database() as conn:
+        return typical_run_seconds(conn, kinds)
+
+
+def progress_text(request: LiveRequest, typical: dict[str, float]) -> str:
+    seconds = time_left(request, typical.get(request.kind), dt.datetime.now(dt.timezone.utc))
+    left = f" · about {duration(seconds)} left" if seconds is not None else ""
     return f"{escape_markdown(request.current_step)}{left}"
 
 
@@ -112,7 +140,7 @@ def start_text(request: LiveRequest, zone: dt.tzinfo) -> str:
     return f":material/schedule: Was due at {local} — waiting for a worker to pick it up"
 
 
-def show_request(request: LiveRequest, zone: dt.tzinfo) -> None:
+def show_request(request: LiveRequest, zone: dt.tzinfo, typical: dict[str, float]) -> None:
     topic = escape_markdown(str(request.input.get("topic", "")))
     with st.container(border=True):
         head, who, action = st.columns([6, 3, 1], vertical_alignment="center")
@@ -120,11 +148,16 @@ def show_request(request: LiveRequest, zone: dt.tzinfo) -> None:
         kind = JOB_KINDS[request.kind].label if request.kind in JOB_KINDS else request.kind
         who.caption(f"{escape_markdown(request.requested_by)} · {escape_markdown(kind)} · submitted {request.created_at.astimezone(zone):%H:%M:%S}")
         if request.status in ACTIVE_STATUSES and may_act_on(current_user(), request):
-            action.button("Cancel", key=f"cancel_{request.id}", on_click=cancel, args=(request.id, topic))
+            # Cancelling cannot be undone: it asks first.
+            with action.popover("Cancel", icon=":material/cancel:"):
+                st.markdown(f"Cancel “{topic}”? A running job stops at once; this cannot be undone.")
+                st.button("Yes, cancel it", key=f"cancel_{request.id}", type="primary", on_click=cancel, args=(request.id, topic))
+        if note := paused_note(request):
+            st.warning(note)
         if request.status == "scheduled":
             st.caption(start_text(request, zone))
         elif request.status in ACTIVE_STATUSES:
-            st.progress(request.progress / 100, text=progress_text(request))
+            st.progress(request.progress / 100, text=progress_text(request, typical))
         else:
             st.caption(escape_markdown(request.current_step))
         # Procrastinate counts finished attempts; a running request is on the one after them.
@@ -132,7 +165,8 @@ def show_request(request: LiveRequest, zone: dt.tzinfo) -> None:
         if request.status in ACTIVE_STATUSES and attempt > 1:
             st.caption(f"Attempt {attempt} of {get_settings().max_attempts}")
         if request.status == "running" and request.partial_text:
-            st.caption(f"…{escape_markdown(request.partial_text[-PARTIAL_TEXT_TAIL_CHARS:])}")
+            with st.expander("The answer so far", expanded=True):
+                show_partial_answer(request.partial_text, escape_markdown)
 
 
 def show_empty_state(filters: LiveFilters) -> None:
@@ -140,7 +174,25 @@ def show_empty_state(filters: LiveFilters) -> None:
         st.info("No waiting or running jobs match these filters.", icon=":material/filter_alt_off:")
         return
     st.info("No jobs waiting or running — submit a topic on the Submit page.", icon=":material/inbox:")
-    st.page_link("pages/1_Submit.py", label="Submit a topic", icon=":material/add_circle:")
+    if can_submit(current_user()):
+        st.page_link("pages/1_Submit.py", label="Submit a topic", icon=":material/add_circle:")
+
+
+def live_rows(filters: LiveFilters) -> tuple[LiveRequests, list[LiveRequest]]:
+    """The rows to show: read again only when a request changed (the change counter moved), the
+    filters changed, or they are older than LIVE_MAX_AGE_SECONDS; else the ones read before."""
+    changed = rows_changed("live", WATCHED)
+    cached = st.session_state.get("live_rows")
+    if cached is not None:
+        read_at, read_for, live, ended = cached
+        if not changed and read_for == filters and time.monotonic() - read_at < LIVE_MAX_AGE_SECONDS:
+            return live, ended
+    note_rows_read("live", WATCHED)
+    with database() as conn:
+        live = list_live_requests(conn, filters)
+        ended = recently_cancelled(conn, {request.id for request in live.requests})
+    st.session_state["live_rows"] = (time.monotonic(), filters, live, ended)
+    return live, ended
 
 
 @st.fragment(run_every=1.0)
@@ -149,9 +201,7 @@ def live_requests(filters: LiveFilters) -> None:
         message, icon = notice
         st.toast(message, icon=icon)
     try:
-        with database() as conn:
-            live = list_live_requests(conn, filters)
-            ended = recently_cancelled(conn, {request.id for request in live.requests})
+        live, ended = live_rows(filters)
     except QueueUnavailable:
         show_unavailable()
         return
@@ -161,12 +211,17 @@ def live_requests(filters: LiveFilters) -> None:
     if live.is_cut_short:
         st.caption(f"Showing the newest {len(live.requests):,} of {live.total:,}. Narrow the filters to see the others.")
     zone = browser_zone()
+    running_kinds = tuple(sorted({r.kind for r in live.requests if r.status == "running"}))
+    try:
+        typical = typical_runs(get_settings().database_url, current_user().id, running_kinds) if running_kinds else {}
+    except QueueUnavailable:
+        typical = {}
     for request in sorted(live.requests + ended, key=lambda r: (r.created_at, r.id), reverse=True):
-        show_request(request, zone)
+        show_request(request, zone, typical)
 
 
 st.set_page_config(page_title="Live · Inkwell", page_icon=":material/monitoring:", layout="wide")
 page_header("Live")
 show_model_outage()
-st.caption("Requests waiting or running, newest first. The list refreshes itself every second.")
+st.caption("Requests waiting or running, newest first. The list keeps itself current.")
 live_requests(chosen_filters())

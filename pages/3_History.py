@@ -1,8 +1,9 @@
 """History: finished requests, newest first. Filter them, page through them, open one to see what
 happened, retry or cancel one, the selected rows or everything the filter matches, export as CSV.
 
-The table is a snapshot, read again only when the filters, the page or the data change through this
-page (or on Refresh): row selections must keep pointing at the rows the user saw. How many requests
+The table is a snapshot, read again when the filters or the page change, on Refresh, and by itself
+within a second or two when a request is added or changes status (a change counter, migration 0090,
+checked every second): row selections keep pointing at the rows the user saw. How many requests
 match is counted once per filter set, and last: the table is on screen while it is counted.
 """
 
@@ -26,7 +27,9 @@ from console_ui import (
     get_job_manager,
     get_pool,
     may_act_on,
+    note_rows_read,
     page_header,
+    refresh_when_changed,
     runs_the_queue,
     session_token,
     show_unavailable,
@@ -61,6 +64,12 @@ BULK_MAX_REQUESTS = 1_000
 ACTIONABLE = {"retry": RETRYABLE_STATUSES, "cancel": ACTIVE_STATUSES}
 VERBS = {"retry": "Retry", "cancel": "Cancel"}
 DONE = {"retry": "retried", "cancel": "cancelled"}
+# Permanent failures: the same input fails the same way however often it is retried.
+RETRY_WILL_NOT_HELP = {
+    "url_refused": "Retrying will not help: Inkwell does not fetch that address. Submit a new request with a public http(s) address.",
+}
+# The table reads its rows again when a request is added, removed or changes status.
+WATCHED = ("request_status",)
 
 
 @dataclass(frozen=True)
@@ -157,6 +166,7 @@ def page_starts() -> list[PageStart]:
 def reload_history() -> None:
     st.session_state.pop("history_snapshot", None)
     st.session_state.pop("history_count", None)
+    st.session_state.pop("history_waiting", None)
 
 
 def go_older(last_row: PageStart) -> None:
@@ -177,13 +187,46 @@ def load_snapshot(filters: HistoryFilter) -> Snapshot:
         dismiss_plan()
     start = starts[-1] if starts else None
     if snapshot is None or snapshot.filters != filters or snapshot.start != start:
+        note_rows_read("history", WATCHED)
         with database() as conn:
             page = history_page(conn, filters, after=start)
         snapshot = Snapshot(filters, start, page)
         st.session_state["history_snapshot"] = snapshot
+        st.session_state.pop("history_stale", None)
         # A new table widget, so no selection survives onto rows the user has not seen.
         st.session_state["history_table_version"] = st.session_state.get("history_table_version", 0) + 1
+    elif st.session_state.pop("history_stale", False):
+        snapshot = refreshed(snapshot)
     return snapshot
+
+
+def selected_positions() -> list[int]:
+    table = st.session_state.get(f"history_table_{st.session_state.get('history_table_version', 0)}")
+    return list(table["selection"]["rows"]) if table else []
+
+
+def refreshed(snapshot: Snapshot) -> Snapshot:
+    """The same filters and page read again after the rows changed. The table keeps its widget, so
+    the selection and the scroll position stay, unless a selected row would move: then the table
+    waits until the selection is cleared (or Refresh), and says what is waiting."""
+    note_rows_read("history", WATCHED)
+    with database() as conn:
+        page = history_page(conn, snapshot.filters, after=snapshot.start)
+    fresh = Snapshot(snapshot.filters, snapshot.start, page)
+    st.session_state.pop("history_count", None)
+    positions = selected_positions()
+    old_ids = [snapshot.page.rows[i].id for i in positions if i < len(snapshot.page.rows)]
+    new_ids = [page.rows[i].id for i in positions if i < len(page.rows)]
+    if positions and old_ids != new_ids:
+        st.session_state["history_waiting"] = True
+        return snapshot
+    st.session_state.pop("history_waiting", None)
+    st.session_state["history_snapshot"] = fresh
+    return fresh
+
+
+def mark_stale() -> None:
+    st.session_state["history_stale"] = True
 
 
 def load_count(filters: HistoryFilter) -> MatchCount:
@@ -204,6 +247,8 @@ def show_empty_state(filters: HistoryFilter) -> None:
         st.info("No finished requests yet — submit a topic on the home page; it shows here once it ends.")
     else:
         st.info("No requests match these filters — clear a filter, pick more statuses or widen the dates.")
+    st.caption("This list updates by itself as requests end.")
+    st.button("Refresh", key="history_refresh_empty", on_click=reload_history, icon=":material/refresh:")
 
 
 def local(at: dt.datetime | None) -> dt.datetime | None:
@@ -248,6 +293,8 @@ def pager(snapshot: Snapshot) -> DeltaGenerator:
     newer.button("Newer", key="history_newer", disabled=not page_starts(), on_click=go_newer)
     caption = where.empty()
     caption.caption(page_caption(snapshot, "(counting the matches…)"))
+    if st.session_state.get("history_waiting"):
+        where.caption(":material/update: Newer changes are waiting: they show when you clear your selection or Refresh.")
     refresh.button("Refresh", key="history_refresh", on_click=reload_history)
     older.button(
         "Older", key="history_older", disabled=not snapshot.page.has_older,
@@ -346,12 +393,15 @@ def confirm_plan(bulk: BulkPlan) -> None:
 
 def bulk_actions(filters: HistoryFilter, selected: list[HistoryRow]) -> None:
     retry_selected, cancel_selected, retry_all, cancel_all = st.columns(4)
+    # Offered only for what can work: a finished row cannot be cancelled, a waiting one not retried.
+    retryable = [row for row in selected if row.status in ACTIONABLE["retry"]]
+    cancellable = [row for row in selected if row.status in ACTIONABLE["cancel"]]
     retry_selected.button(
-        f"Retry selected ({len(selected)})", key="bulk_retry_selected", disabled=not selected,
+        f"Retry selected ({len(retryable)})", key="bulk_retry_selected", disabled=not retryable,
         on_click=plan_for_selected, args=("retry", selected),
     )
     cancel_selected.button(
-        f"Cancel selected ({len(selected)})", key="bulk_cancel_selected", disabled=not selected,
+        f"Cancel selected ({len(cancellable)})", key="bulk_cancel_selected", disabled=not cancellable,
         on_click=plan_for_selected, args=("cancel", selected),
     )
     retry_all.button("Retry all matching…", key="bulk_retry_matching", on_click=plan_for_matching, args=("retry", filters))
@@ -415,13 +465,29 @@ def close_detail() -> None:
     st.query_params.pop("request", None)
 
 
+def field_label(key: object) -> str:
+    return str(key).replace("_", " ").capitalize()
+
+
+def readable(value: object) -> str:
+    """A field's value in words: no Python dicts or lists on screen."""
+    if isinstance(value, dict):
+        return "; ".join(f"{field_label(k)}: {readable(v)}" for k, v in value.items() if v not in (None, "", [], {})) or "—"
+    if isinstance(value, list):
+        return ", ".join(readable(v) for v in value) or "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return str(value)
+
+
 def show_input_and_result(request: GenerationRequest) -> None:
     given, produced = st.columns(2)
     with given:
         st.markdown("**Input**")
         st.markdown(
             "\n".join(
-                f"- {escape_markdown(str(k))}: {escape_markdown(str(v))}" for k, v in request.input.items() if v is not None
+                f"- {escape_markdown(field_label(k))}: {escape_markdown(readable(v))}"
+                for k, v in request.input.items() if v not in (None, "", [], {})
             )
         )
     with produced:
@@ -429,6 +495,8 @@ def show_input_and_result(request: GenerationRequest) -> None:
         show_result(request)
     if request.error_code or request.error_message:
         st.error(f"**{escape_markdown(request.error_code or 'error')}** {escape_markdown(request.error_message or '')}")
+    if request.error_code in RETRY_WILL_NOT_HELP:
+        st.caption(f":material/block: {RETRY_WILL_NOT_HELP[request.error_code]}")
 
 
 def duration(start: dt.datetime | None, end: dt.datetime | None) -> str:
@@ -503,12 +571,17 @@ def show_detail(request_id: str) -> None:
         show_unavailable()
         return
     if request is None:
-        st.warning("No request with that id.")
+        st.warning(
+            "This request is not one you can see: it belongs to another organization, or the link is "
+            "mistyped. Ask whoever sent the link.",
+            icon=":material/link_off:",
+        )
         return
     with st.container(border=True):
         st.markdown(f"{status_badge(request.status)} **{escape_markdown(str(request.input.get('topic', '')))}**")
         st.caption(f"Request {request.id} · {escape_markdown(request.kind)} · by {escape_markdown(request.requested_by)} "
-                   f"· queue {escape_markdown(request.queue_name)}")
+                   f"· queue {escape_markdown(request.queue_name)} · this page's address opens it directly: "
+                   "bookmark it or send it to a colleague")
         show_input_and_result(request)
         show_timings(request)
         show_timeline(events)
@@ -551,7 +624,14 @@ if snapshot.page.rows:
 else:
     show_empty_state(filters)
 
-detail_id = str(selected[0].id) if len(selected) == 1 else st.query_params.get("request")
+table_key = f"history_table_{st.session_state.get('history_table_version', 0)}"
+if len(selected) == 1:
+    # The address now opens this request directly: bookmark it or send it to a colleague.
+    st.query_params["request"] = str(selected[0].id)
+elif st.session_state.get("history_selected_in") == table_key:
+    st.query_params.pop("request", None)  # the row was unselected: its detail closes
+st.session_state["history_selected_in"] = table_key if len(selected) == 1 else None
+detail_id = st.query_params.get("request")
 if detail_id:
     st.subheader("Request")
     show_detail(detail_id)
@@ -559,3 +639,4 @@ if detail_id:
 # Last: everything above is on screen while the matches are counted.
 if snapshot.page.rows:
     show_count(snapshot, count_caption, export_note)
+refresh_when_changed("history", WATCHED, on_change=mark_stale)

@@ -7,7 +7,16 @@ import uuid
 import streamlit as st
 
 from console_kinds.blog_post import safe_markdown
-from console_ui import database, escape_markdown, page_header, show_unavailable, status_badge
+from console_ui import (
+    can_submit,
+    current_user,
+    database,
+    escape_markdown,
+    page_header,
+    refresh_when_changed,
+    show_unavailable,
+    status_badge,
+)
 from db.connection import QueueUnavailable
 from db.posts import Post, get_post, get_post_image, list_posts
 
@@ -52,6 +61,18 @@ def show_post(post: Post) -> None:
         st.markdown(safe_markdown(post.body_markdown))
 
 
+def posts_table_key(posts: list[Post]) -> str:
+    """The table's widget key: the same while the rows keep their places (a selection stays on its
+    post); a new one when they move (the open post stays open through its link)."""
+    ids = [p.id for p in posts]
+    if st.session_state.get("posts_ids") not in (None, ids):
+        st.session_state["posts_table_version"] = st.session_state.get("posts_table_version", 0) + 1
+    st.session_state["posts_ids"] = ids
+    return f"posts_table_{st.session_state.get('posts_table_version', 0)}"
+
+
+# New posts and images appear by themselves: the page runs again when the posts' change counter moves.
+refresh_when_changed("posts", ("posts",), on_change=lambda: None)
 try:
     with database() as conn:
         posts = list_posts(conn)
@@ -61,7 +82,8 @@ except QueueUnavailable:
 
 if not posts:
     st.info("No posts yet. Submit a blog post request; with “Save to Posts” ticked it lands here.")
-    st.page_link("pages/1_Submit.py", label="Submit a blog post", icon=":material/add_circle:")
+    if can_submit(current_user()):
+        st.page_link("pages/1_Submit.py", label="Submit a blog post", icon=":material/add_circle:")
     st.stop()
 
 rows = [
@@ -74,10 +96,16 @@ rows = [
     }
     for p in posts
 ]
-picked = st.dataframe(rows, key="posts_table", hide_index=True, on_select="rerun", selection_mode="single-row",
+table_key = posts_table_key(posts)
+picked = st.dataframe(rows, key=table_key, hide_index=True, on_select="rerun", selection_mode="single-row",
                       column_config={"Saved": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm")})
 selected = picked.selection.rows if picked else []
-post_id = str(posts[selected[0]].id) if selected else st.query_params.get("post")
+if selected:
+    st.query_params["post"] = str(posts[selected[0]].id)  # the open post's own link
+elif st.session_state.get("posts_selected_in") == table_key:
+    st.query_params.pop("post", None)  # the reader cleared the selection: close the post
+st.session_state["posts_selected_in"] = table_key if selected else None
+post_id = st.query_params.get("post")
 
 if post_id:
     post = None

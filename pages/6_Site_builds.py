@@ -17,6 +17,7 @@ from console_ui import (
     get_job_manager,
     page_header,
     plural,
+    refresh_when_changed,
     show_unavailable,
     status_badge,
 )
@@ -81,6 +82,17 @@ def choose_batch(batches: list[sites.SiteBatchSummary]) -> sites.SiteBatchSummar
     by_id = {str(b.id): b for b in batches}
     if pending := st.session_state.pop("site_batch_pending", None):
         st.session_state["site_batch"] = pending
+    linked = st.query_params.get("build")
+    if linked and linked != st.session_state.get("site_batch_linked"):
+        st.session_state["site_batch_linked"] = linked  # a link (or a reload) opens its build, once
+        if linked in by_id:
+            st.session_state["site_batch"] = linked
+        else:
+            st.warning(
+                "The linked site build is not one you can see: it belongs to another organization, or "
+                "the link is mistyped. Showing the newest build instead.",
+                icon=":material/link_off:",
+            )
     st.session_state.setdefault("site_batch", str(batches[0].id))
     if st.session_state["site_batch"] not in by_id:
         st.session_state["site_batch"] = str(batches[0].id)
@@ -92,6 +104,9 @@ def choose_batch(batches: list[sites.SiteBatchSummary]) -> sites.SiteBatchSummar
         f"{by_id[i].requested_by} · {by_id[i].created_at.astimezone(zone):%Y-%m-%d %H:%M}",
         key="site_batch",
     )
+    # The address opens the chosen build directly: bookmark it or send it to a colleague.
+    st.query_params["build"] = st.session_state["site_batch"]
+    st.session_state["site_batch_linked"] = st.session_state["site_batch"]
     return by_id[st.session_state["site_batch"]]
 
 
@@ -135,7 +150,23 @@ def show_sections(rows: list[sites.BatchSection]) -> None:
     )
 
 
-def show_actions(batch: sites.SiteBatchSummary) -> None:
+def has_live_promotion(promotions: list[sites.PromotionSummary]) -> bool:
+    """Whether this build's latest finished promotion or rollback was a promotion that copied something."""
+    finished = sorted((p for p in promotions if p.status == "succeeded"), key=lambda p: p.created_at)
+    return bool(finished) and finished[-1].action == "promote" and finished[-1].done > 0
+
+
+def confirmed_button(column, label: str, question: str, *, key: str, on_click, args, disabled: bool, icon: str) -> None:
+    """A one-click action that cannot be undone asks first: the button opens the question."""
+    if disabled:
+        column.button(label, key=f"{key}_disabled", disabled=True, icon=icon)
+        return
+    with column.popover(label, icon=icon):
+        st.markdown(question)
+        st.button(f"Yes, {label[0].lower()}{label[1:]}", key=key, type="primary", on_click=on_click, args=args)
+
+
+def show_actions(batch: sites.SiteBatchSummary, promotions: list[sites.PromotionSummary]) -> None:
     retry, cancel, promote, rollback = st.columns(4)
     retry.button(
         "Retry failed sections", key=f"retry_{batch.id}", on_click=retry_failed, args=(batch.id,),
@@ -145,14 +176,19 @@ def show_actions(batch: sites.SiteBatchSummary) -> None:
         "Cancel batch", key=f"cancel_{batch.id}", on_click=cancel_batch, args=(batch.id,),
         disabled=not (batch.queued or batch.running), icon=":material/cancel:",
     )
-    promote.button(
-        ACTION_LABELS["promote"], key=f"promote_{batch.id}", on_click=start_promotion, args=(batch.id, "promote"),
+    confirmed_button(
+        promote, ACTION_LABELS["promote"], "Copy this build's succeeded sections to production? Visitors see them at once.",
+        key=f"promote_{batch.id}", on_click=start_promotion, args=(batch.id, "promote"),
         disabled=batch.environment != "preview" or not batch.succeeded, icon=":material/rocket_launch:",
     )
-    rollback.button(
-        ACTION_LABELS["rollback"], key=f"rollback_{batch.id}", on_click=start_promotion, args=(batch.id, "rollback"),
-        disabled=batch.environment != "preview", icon=":material/undo:",
+    promoted = has_live_promotion(promotions)
+    confirmed_button(
+        rollback, ACTION_LABELS["rollback"], "Put back in production what was there before this build's promotion?",
+        key=f"rollback_{batch.id}", on_click=start_promotion, args=(batch.id, "rollback"),
+        disabled=batch.environment != "preview" or not promoted, icon=":material/undo:",
     )
+    if batch.environment == "preview" and not promoted:
+        rollback.caption("Nothing of this build is in production, so there is nothing to roll back.")
 
 
 def show_promotions(conn, batch: sites.SiteBatchSummary) -> None:
@@ -213,7 +249,7 @@ def batch_view(batch_id: uuid.UUID) -> None:
                 return
             show_counts(batch)
             if can_submit(current_user()):
-                show_actions(batch)
+                show_actions(batch, sites.list_promotions(conn, batch_id))
             show_sections(rows)
             show_promotions(conn, batch)
     except QueueUnavailable:
@@ -225,6 +261,8 @@ def batch_view(batch_id: uuid.UUID) -> None:
 st.set_page_config(page_title="Site builds · Inkwell", page_icon=":material/web:", layout="wide")
 user = page_header("Site builds")
 st.caption("Each build runs one job per route × section. Start one on the Submit page (kind “Site build”).")
+# New builds and their sections' states appear by themselves; the chosen build stays chosen (by id).
+refresh_when_changed("site_builds", ("site_builds", "request_status"), on_change=lambda: None)
 try:
     with database() as conn:
         batches = sites.list_batches(conn)
@@ -233,7 +271,8 @@ except QueueUnavailable:
     st.stop()
 if not batches:
     st.info("No site builds yet.", icon=":material/web:")
-    st.page_link("pages/1_Submit.py", label="Build a site on the Submit page", icon=":material/add_circle:")
+    if can_submit(current_user()):
+        st.page_link("pages/1_Submit.py", label="Build a site on the Submit page", icon=":material/add_circle:")
     st.stop()
 selected = choose_batch(batches)
 batch_view(selected.id)

@@ -144,3 +144,13 @@ SELECT inkwell.sign_in(%(username)s, %(hash_part)s, %(address)s, %(token_hash)s,
 -- sign_in_with_identity --
 -- A console session for the active account linked to this identity provider's issuer and subject; its id, or NULL.
 SELECT inkwell.sign_in_with_identity(%(issuer)s, %(subject)s, %(token_hash)s, %(expires_at)s)
+
+-- grant_starting_credits --
+-- A new install's first organization starts with a stated balance, in the ledger like a top-up.
+WITH granted AS (
+    UPDATE inkwell.organizations SET credit_balance = credit_balance + %(credits)s
+     WHERE id = %(organization_id)s
+ RETURNING id
+)
+INSERT INTO inkwell.credit_ledger (organization_id, delta, reason, note)
+SELECT id, %(credits)s, 'top_up', 'Starting balance of a new install' FROM granted

@@ -69,3 +69,7 @@ SELECT workers.id,
 -- job_status --
 -- A queue job's status (no row once housekeeping removed the job).
 SELECT status::text FROM procrastinate_jobs WHERE id = %(job_id)s
+
+-- queue_pauses --
+-- The paused queues, with who paused them and when.
+SELECT queue_name, paused_by, paused_at FROM inkwell.queue_pauses ORDER BY queue_name

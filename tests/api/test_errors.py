@@ -73,7 +73,7 @@ def test_not_enough_credits_answers_402_and_queues_nothing(api_server, cast, tok
         error = _error(client.post("/api/v1/jobs/content-generation", json={
             "topic": {"title": "Sourdough"}, "organizationId": cast.ana.organization_id,
             "options": {"includeVisuals": True}}), 402, "insufficient_credits")
-    assert error["message"] == "Not enough credits: this needs 15, Acme has 12 left."
+    assert error["message"] == "Not enough credits: this needs 15, Acme has 12 left. An admin adds credits on the Admin page, Organizations tab (Top up credits)."
     assert _count_requests(db) == before
     assert db.execute("SELECT credit_balance FROM inkwell.organizations WHERE id = %s", (cast.ana.organization_id,)).fetchone()[0] == 12
 

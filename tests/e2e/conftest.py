@@ -19,7 +19,8 @@ from playwright.sync_api import Browser, Page, sync_playwright
 from tests.conftest import ROOT
 
 E2E_DIR = Path(__file__).resolve().parent
-SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
+# CI collects this folder as its artifacts; INKWELL_SCREENSHOTS moves it.
+SCREENSHOTS = Path(os.environ.get("INKWELL_SCREENSHOTS") or ROOT / "test-artifacts" / "screenshots")
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -84,7 +85,7 @@ def console(
     log_path = tmp_path / "streamlit.log"
     env = {**os.environ, **inkwell_env, "DATABASE_URL": console_database_url, "PYTHONPATH": str(ROOT)}
     command = [
-        sys.executable, "-m", "streamlit", "run", "app.py",
+        sys.executable, "-m", "streamlit", "run", "console_server.py",
         "--server.headless", "true",
         "--server.port", str(port),
         "--server.address", "127.0.0.1",
@@ -131,7 +132,7 @@ def page(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Page]:
     if "console" in request.fixturenames:
         # Set up first so it is torn down last: the screenshot needs the console still running.
         request.getfixturevalue("console")
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
     context.set_default_timeout(15_000)
     page = context.new_page()
     yield page

@@ -91,7 +91,7 @@ def test_short_of_credits_the_submission_is_refused_saying_what_it_needs_and_not
     with pytest.raises(SubmitError) as refusal:
         submit_as(db, cast.ana, topics(50))
 
-    assert str(refusal.value) == "Not enough credits: this needs 50, Acme has 12 left."
+    assert str(refusal.value) == "Not enough credits: this needs 50, Acme has 12 left. An admin adds credits on the Admin page, Organizations tab (Top up credits)."
     assert scalar(db, "SELECT count(*) FROM inkwell.requests") == 0
     assert scalar(db, "SELECT count(*) FROM procrastinate_jobs") == 0
     assert credits.balance(db, acme) == 12
@@ -155,7 +155,7 @@ def test_a_submission_written_in_several_statements_counts_as_one(db, cast):
     with pytest.raises(SubmitError) as refusal, acting_as(db, cast.ana):
         submit_requests(db, "titles", topics(3, "third chunk"), requested_by="Ana")
         submit_requests(db, "titles", topics(3, "fourth chunk"), requested_by="Ana")
-    assert str(refusal.value) == "Not enough credits: this needs 6, Acme has 4 left.", "the whole submission's figures"
+    assert str(refusal.value) == "Not enough credits: this needs 6, Acme has 4 left. An admin adds credits on the Admin page, Organizations tab (Top up credits).", "the whole submission's figures"
     assert credits.balance(db, acme) == 4
     assert scalar(db, "SELECT count(*) FROM inkwell.requests") == 5
 
@@ -169,7 +169,7 @@ def test_the_submit_page_shows_the_refusal_and_queues_nothing(console_as, db):
     at.button(key="pasted_submit").click().run()
 
     assert not at.exception
-    assert [e.value for e in at.error] == ["Nothing was queued. Not enough credits: this needs 3, Acme has 2 left."]
+    assert [e.value for e in at.error] == ["Nothing was queued. Not enough credits: this needs 3, Acme has 2 left. An admin adds credits on the Admin page, Organizations tab (Top up credits)."]
     assert scalar(db, "SELECT count(*) FROM inkwell.requests") == 0
 
 
@@ -205,7 +205,7 @@ def test_two_editors_racing_for_the_last_credits_cannot_overspend(database_url, 
         bea.join(timeout=30)
 
     assert isinstance(outcome["bea"], SubmitError)
-    assert str(outcome["bea"]) == "Not enough credits: this needs 10, Acme has 5 left."
+    assert str(outcome["bea"]) == "Not enough credits: this needs 10, Acme has 5 left. An admin adds credits on the Admin page, Organizations tab (Top up credits)."
     assert credits.balance(db, acme) == 5
     assert ledger_sum(db, acme, "reserve") == -10
     assert {row[0] for row in db.execute("SELECT id FROM inkwell.requests")} == set(ana_ids)
@@ -311,7 +311,7 @@ def test_a_retry_without_enough_credits_is_refused_and_the_request_stays_cancell
     with pytest.raises(ActionRefused) as refusal, acting_as(db, cast.ana):
         retry_request(db, manager, request_id)
 
-    assert str(refusal.value) == "Not enough credits: this needs 1, Acme has 0 left."
+    assert str(refusal.value) == "Not enough credits: this needs 1, Acme has 0 left. An admin adds credits on the Admin page, Organizations tab (Top up credits)."
     request = get_request(db, request_id)
     assert request.status == "cancelled"
     assert scalar(db, "SELECT count(*) FROM procrastinate_jobs") == 1, "no new job"
@@ -329,7 +329,7 @@ def test_a_failed_request_is_refunded_once_and_its_retry_pays_again(db, cast, ma
     assert ledger_sum(db, acme, "refund") == 1
 
     set_balance(db, acme, 0)
-    with pytest.raises(ActionRefused, match="^Not enough credits: this needs 1, Acme has 0 left.$"):
+    with pytest.raises(ActionRefused, match=r"^Not enough credits: this needs 1, Acme has 0 left\. An admin adds credits on the Admin page, Organizations tab \(Top up credits\)\.$"):
         with acting_as(db, cast.ana):
             retry_request(db, manager, request_id)  # Procrastinate's retry_job, refused by the trigger
     assert get_request(db, request_id).status == "failed"

@@ -37,9 +37,15 @@ def test_invalid_topic_is_refused_with_the_reason_and_nothing_is_queued(console_
     assert list_recent_requests(db) == []
 
 
-def test_offline_model_banner_is_shown_when_no_endpoint_is_configured(console_as):
+def test_offline_model_banner_is_shown_in_full_to_admins_when_no_endpoint_is_configured(console_as):
+    at = console_as("admin").run()
+    assert any("Offline model in use" in i.value and "INKWELL_LLM_BASE_URL" in i.value for i in at.info)
+
+
+def test_other_roles_get_one_short_line_about_the_offline_model(console_as):
     at = console_as("editor").run()
-    assert any("Offline model in use" in i.value for i in at.info)
+    assert not any("Offline model in use" in i.value for i in at.info)
+    assert any("Offline model: results are quick built-in drafts" in c.value for c in at.caption)
 
 
 def test_no_banner_when_an_endpoint_is_configured(console_as, monkeypatch):

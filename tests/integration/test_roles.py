@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import uuid
 
+import pytest
 from streamlit.testing.v1 import AppTest
 
 from console_ui import SIGNED_IN_KEY
@@ -17,7 +18,7 @@ from db.requests import get_request
 from queue_tasks.models import TitlesInput
 from queue_tasks.site_build import site_definition_from, submit_site_build
 from queue_tasks.submit import submit_requests
-from tests.support.console import APP, PASSWORD, make_user, signed_in_app
+from tests.support.console import APP, PASSWORD, ROOT, make_user, signed_in_app
 
 HISTORY, LIVE, SUBMIT, ADMIN = "pages/3_History.py", "pages/2_Live.py", "pages/1_Submit.py", "pages/7_Admin.py"
 
@@ -67,7 +68,11 @@ def test_an_analyst_sees_the_latest_requests_but_no_form_to_submit(console_env, 
     assert "urban beekeeping" in texts(at.markdown)
     assert not at.text_area and "Request titles" not in button_labels(at)
 
-    at.switch_page(SUBMIT).run()
+    with pytest.raises(ValueError, match="Could not find a navigation page"):
+        at.switch_page(SUBMIT)  # not in an analyst's navigation
+
+    # Opened on its own (a stale bookmark, a script), the page still refuses.
+    at = signed_in_app(make_user(db, "analyst"), script=str(ROOT / SUBMIT)).run()
     assert texts(at.info) == "This page is for editors, operators and admins. You are signed in as an analyst."
     assert not at.selectbox and not at.text_area
 
@@ -119,7 +124,7 @@ def test_an_editors_history_shows_a_colleagues_request_without_actions_and_no_ot
     assert get_request(db, mine).status == "queued"
 
     at = open_history(ana, outsiders)
-    assert "No request with that id." in texts(at.warning)
+    assert "This request is not one you can see: it belongs to another organization" in texts(at.warning)
     assert "cy's topic" not in texts(at.markdown)
 
 

@@ -62,6 +62,8 @@ def test_a_wrong_password_and_an_unknown_username_get_the_same_message(console_e
     at = sign_in(signed_out_app(), user.username, "not the password at all")
     assert texts(at.error) == "Wrong username or password."
     assert [t.value for t in at.title] == ["Sign in to Inkwell"]
+    assert at.text_input(key="sign_in_username").value == user.username, "the username stays"
+    assert at.text_input(key="sign_in_password").value == "", "the password does not"
 
     at = sign_in(at, "nobody-here", PASSWORD)
     assert texts(at.error) == "Wrong username or password."
