@@ -1,6 +1,6 @@
 """Start Inkwell: PostgreSQL, the schema, the queue workers and the Streamlit console.
 
-    python serve.py [--port 8501] [--workers 1] [--concurrency N]
+    python serve.py [--port 8501] [--workers auto|N] [--concurrency N]
 
 Without DATABASE_URL an embedded PostgreSQL keeps its data in .inkwell/pgdata (or
 $INKWELL_DATA_DIR/pgdata). Ctrl-C or SIGTERM stops everything and exits 0; if a worker or the
@@ -52,7 +52,10 @@ class LaunchError(RuntimeError):
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="Run Inkwell: database, queue workers and console.")
     parser.add_argument("--port", type=int, default=8501, help="console port (default 8501)")
-    parser.add_argument("--workers", type=_at_least(0), default=1, help="worker processes (default 1)")
+    parser.add_argument(
+        "--workers", type=_worker_count, default="auto",
+        help="worker processes, or `auto`: one per CPU core (default auto)",
+    )
     parser.add_argument(
         "--concurrency",
         type=_at_least(1),
@@ -70,6 +73,17 @@ def _at_least(minimum: int):
         return value
 
     return parse
+
+
+def _worker_count(text: str) -> int:
+    """`auto` is one worker process per CPU core: one process runs its jobs on one core (an asyncio
+    loop), and its CPU per job, not the model's wait, is what caps a process (bench/RESULTS.md)."""
+    if text.strip().lower() == "auto":
+        return max(1, os.cpu_count() or 1)
+    try:
+        return _at_least(0)(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of processes or `auto`, got {text!r}") from None
 
 
 def data_root() -> Path:

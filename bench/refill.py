@@ -176,7 +176,7 @@ def slowest_plans(log_path: Path, since: int, count: int = 3) -> None:
     print(f"  auto_explain: {len(plans)} fetch plans over the threshold", flush=True)
     for duration, entry in sorted(plans, reverse=True)[:count]:
         plan = entry.split("plan:", 1)[1]
-        plan = "\n".join(line for line in plan.splitlines() if line.strip() and "Query Text" not in line)
+        plan = "\n".join(line for line in plan.splitlines() if line.startswith("\t") and line.strip())
         print(f"  --- fetch took {duration:.1f} ms ---\n{plan[:3000]}", flush=True)
 
 
