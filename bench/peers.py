@@ -1,7 +1,7 @@
 """Inkwell beside its peers: bare Procrastinate and Celery 5 + Redis, the same model-bound mix and the same kill -9.
 
     python -m bench.peers [--jobs 1000] [--workers 1] [--concurrency 100] [--seconds 1.0] [--rounds 3]
-                          [--kill-jobs 200] [--kill-wait 90] [--systems inkwell,bare,celery]
+                          [--kill-jobs 200] [--kill-wait 90] [--systems inkwell,bare,celery] [--scale 1,2,4,8]
 
 The mix: `--jobs` jobs, each one streamed chat completion through the openai SDK against the local
 OpenAI-compatible server (tests/support/llm_server.py in this process, on 127.0.0.1) that streams
@@ -12,12 +12,15 @@ gets `--workers` processes at `--concurrency` jobs each; ideal wall time jobs / 
 concurrency) × seconds. Per system and round: wall time (submit → all done), CPU per job of the
 workers and of the store (PostgreSQL's processes, or redis-server), the workers' peak RSS (summed),
 and submit → start latency p50 / p95 (Procrastinate's `deferred` → `started` events; Celery: the
-task's own clock against the submit time it was sent with). Systems run in turn, order rotating
+task's own clock against the submit time it was sent with), which in the mix includes the wait for a
+free slot; `--latency-jobs` single jobs, one at a time, to an idle worker give the queue's own delay. Systems run in turn, order rotating
 each round, so all see the same machine.
 
 The kill: `--kill-jobs` jobs to one worker of each system; once a quarter of them have started, the
 worker gets SIGKILL and a fresh one starts. After `--kill-wait` seconds: how many were done, lost
-(never done), started more than once and done more than once. Each system runs with its defaults.
+(not done by then), started more than once and done more than once; for Procrastinate the jobs
+left `doing` (no one re-queues them), for Celery the messages parked in Redis's `unacked` until the
+visibility timeout. Each system runs with its defaults.
 
 Celery and the Redis client are not Inkwell's dependencies: they are pinned in
 bench/requirements-peers.txt and installed on first use into ~/.cache/inkwell/bench-peers-<hash>, a
@@ -294,8 +297,11 @@ class CelerySystem(System):
     def kill_outcome(self, mark: int, jobs: int) -> dict[str, int]:
         done = collections.Counter(self._list("peers:done"))
         started = collections.Counter(json.loads(item)[0] for item in self._list("peers:started"))
+        # Delivered to the killed worker but not acknowledged: Redis gives them back after the visibility timeout (1 h).
+        parked = self.store.hlen("unacked")
         return {"done": len(done), "lost": jobs - len(done), "started twice": sum(1 for n in started.values() if n > 1),
-                "done twice": sum(1 for n in done.values() if n > 1), "stuck running": 0}
+                "done twice": sum(1 for n in done.values() if n > 1), "stuck running": 0,
+                "parked until the visibility timeout": parked}
 
     def stop(self, workers) -> None:
         for w in workers:
@@ -319,6 +325,7 @@ def mix_round(system: System, *, workers: int, concurrency: int, jobs: int, labe
         mark = system.mark()
         store_pids = system.store_pids()
         cpu_w, cpu_s = cpu_by_process(worker_pids), cpu_by_process(store_pids)
+        cpu_me = cpu_by_process([os.getpid()])
         peak = 0
         load = os.getloadavg()[0]
         t0 = time.perf_counter()
@@ -333,11 +340,33 @@ def mix_round(system: System, *, workers: int, concurrency: int, jobs: int, labe
         wall = time.perf_counter() - t0
         worker_ms = cpu_since(cpu_w, worker_pids) * 1000 / jobs
         store_ms = cpu_since(cpu_s, system.store_pids()) * 1000 / jobs
+        server_ms = cpu_since(cpu_me, [os.getpid()]) * 1000 / jobs  # the model server's threads (and the driver)
     finally:
         system.stop(started)
     latency = system.latencies(mark)
-    return {"wall": wall, "worker_ms": worker_ms, "store_ms": store_ms, "rss_mb": peak / 2**20,
+    busy = (worker_ms + store_ms + server_ms) * jobs / 1000 / wall
+    return {"wall": wall, "worker_ms": worker_ms, "store_ms": store_ms, "server_ms": server_ms, "busy_cores": busy,
+            "rss_mb": peak / 2**20,
             "lat_p50": p50(latency) * 1000, "lat_p95": p95(latency) * 1000, "load": load}
+
+
+def latency_probe(system: System, *, count: int, concurrency: int) -> tuple[float, float]:
+    """Submit → start of single jobs to an idle worker, one after the other: the queue's own delay,
+    without waiting for a free slot (the mix's figures include that wait). Returns p50, p95 in ms."""
+    started = system.start_workers(1, concurrency, "latency")
+    seconds: list[float] = []
+    try:
+        for i in range(count):
+            mark = system.mark()
+            system.submit(1, f"latency {i}")
+            deadline = time.monotonic() + 30
+            while system.done_count(mark) < 1 and time.monotonic() < deadline:
+                time.sleep(0.01)
+            seconds += system.latencies(mark)
+            time.sleep(0.2)
+    finally:
+        system.stop(started)
+    return p50(seconds) * 1000, p95(seconds) * 1000
 
 
 def _rss(pid: int) -> int:
@@ -385,6 +414,22 @@ class _quiet:
         return isinstance(exc[1], ProcessLookupError)
 
 
+def scale_table(systems: dict, wanted: list[str], counts: list[int], args) -> None:
+    """One round per system and worker count: what each added process buys, and what bounds it
+    (busy cores = CPU seconds of workers + store + model server over the wall time; 2 cores here)."""
+    print(f"\nScale-out: {args.jobs:,} jobs, concurrency {args.concurrency} per process", flush=True)
+    print(f"  {'procs':>5} | {'system':8s} | {'wall s':>7} | {'ideal s':>7} | {'× ideal':>7} | {'jobs/s':>7} | "
+          f"{'worker ms':>9} | {'store ms':>8} | {'model srv ms':>12} | {'busy cores':>10} | load", flush=True)
+    for count in counts:
+        ideal = args.jobs / (count * args.concurrency) * args.seconds
+        for name in wanted:
+            r = mix_round(systems[name], workers=count, concurrency=args.concurrency, jobs=args.jobs, label=f"scale{count}")
+            print(f"  {count:>5} | {name:8s} | {r['wall']:7.2f} | {ideal:7.2f} | {r['wall'] / ideal:7.2f} | "
+                  f"{args.jobs / r['wall']:7.0f} | {r['worker_ms']:9.2f} | {r['store_ms']:8.2f} | {r['server_ms']:12.2f} | "
+                  f"{r['busy_cores']:10.2f} | {r['load']:.2f}", flush=True)
+    print(flush=True)
+
+
 # -- main -------------------------------------------------------------------------------------------
 
 
@@ -397,7 +442,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--kill-jobs", type=int, default=200, help="0: no kill test")
     parser.add_argument("--kill-wait", type=float, default=90.0)
+    parser.add_argument("--latency-jobs", type=int, default=20, help="single jobs for the submit → start probe (0: none)")
     parser.add_argument("--systems", default="inkwell,bare,celery")
+    parser.add_argument("--scale", default="", help="e.g. 1,2,4,8: first a scale-out table over these worker counts")
     args = parser.parse_args()
     wanted = args.systems.split(",")
 
@@ -432,6 +479,8 @@ def main() -> None:
                     systems[name] = CelerySystem(python, redis_server, server.base_url)
                 else:
                     systems[name] = ProcrastinateSystem(name, conn, url, server.base_url)
+            if args.scale:
+                scale_table(systems, wanted, [int(n) for n in args.scale.split(",")], args)
             results: dict[str, list[dict]] = collections.defaultdict(list)
             for round_number in range(args.rounds):
                 order = wanted[round_number % len(wanted):] + wanted[:round_number % len(wanted)]
@@ -461,6 +510,12 @@ def main() -> None:
             if "inkwell" in results and "celery" in results:
                 worst = max(i["wall"] / c["wall"] for i, c in zip(results["inkwell"], results["celery"]))
                 print(f"FIGURE peers_inkwell_over_celery_worst_round = {worst:.3f} x  [target ≤ 1.00]")
+
+            if args.latency_jobs:
+                print(f"\nsubmit → start of {args.latency_jobs} single jobs, one at a time, to an idle worker:")
+                for name in wanted:
+                    lat50, lat95 = latency_probe(systems[name], count=args.latency_jobs, concurrency=args.concurrency)
+                    print(f"  {name:8s} p50 {lat50:6.1f} ms  p95 {lat95:6.1f} ms  load {os.getloadavg()[0]:.2f}", flush=True)
 
             if args.kill_jobs:
                 print(f"\nkill -9: {args.kill_jobs} jobs to one worker, SIGKILL once a quarter have started, a fresh "
