@@ -13,12 +13,18 @@ post's job) and site-build sections (several builds of the same sites, so entiti
 
 While they run: a random worker is SIGKILLed every few seconds and replaced; PostgreSQL is
 restarted once (fast shutdown, started again on the same data folder and port); one worker gets
-SIGTERM (graceful shutdown); a few requests are cancelled. Any worker that exits on its own (the
-database went away under it) is replaced too. Then the verification (`verify`) reads the database
-and the table is printed. Pass: nothing lost, nothing duplicated, every failure has an error code,
-no request used more than the attempt budget (one more for a job handed back by the SIGTERMed
-worker), and every succeeded request's effect (post, entity version, image) is stored. The exit
-code is 0 on pass, 1 otherwise.
+SIGTERM (graceful shutdown); a few requests are cancelled; the model endpoint goes down for
+`outage_seconds` (connection refused) while `outage_jobs` more titles requests are submitted; an
+abort notification is forged as the read-only analyst role for every running job; the model server
+injects faults, stream cuts included. Any worker that exits on its own (the database went away under
+it) is replaced too. Then the verification (`verify`) reads the database and the model server's own
+per-request log (each call's X-Inkwell-Request-Id and outcome), and the table is printed. Pass:
+nothing lost, nothing duplicated, every failure has an error code, no request used more than the
+attempt budget (one more for a job handed back by the SIGTERMed worker), every succeeded request's
+effect (post, entity version, image) is stored, no request's model was called after its result was
+stored, no request failed with a result, each failed request's code matches the model server's
+record of its last call, no request failed because of the outage, and the forged notification
+cancelled nothing. The exit code is 0 on pass, 1 otherwise.
 """
 
 from __future__ import annotations
@@ -73,9 +79,32 @@ class ChaosConfig:
     margin_seconds: float = 60.0  # after the stall time-out: a request not finished by then is lost
     max_seconds: float = 1_800.0
     min_worker_age: float = 3.0  # a worker is killed or stopped only once up this long and running jobs
+    outage_at: float = 0.6  # share of requests finished when the model endpoint goes down
+    outage_seconds: float = 60.0
+    outage_jobs: int = 200  # titles requests submitted while it is down
+    forge_abort_at: float = 0.15  # ... and when an abort notification is forged as the analyst role
     seed: int | None = None
     keep: str | None = None
     quiet: bool = False
+
+
+@dataclasses.dataclass
+class ModelLogChecks:
+    """What the model server's own per-request log says, joined with the requests."""
+
+    called_after_result: list[str] = dataclasses.field(default_factory=list)
+    failed_with_result: list[str] = dataclasses.field(default_factory=list)
+    code_mismatch: list[str] = dataclasses.field(default_factory=list)
+    codes_checked: int = 0
+    outage_failures: list[str] = dataclasses.field(default_factory=list)
+    outage_batch: dict[str, int] = dataclasses.field(default_factory=dict)
+    cancelled_not_by_us: list[str] = dataclasses.field(default_factory=list)
+    calls_without_request_id: int = 0
+
+    @property
+    def passed(self) -> bool:
+        return not (self.called_after_result or self.failed_with_result or self.code_mismatch
+                    or self.outage_failures or self.cancelled_not_by_us or self.calls_without_request_id)
 
 
 @dataclasses.dataclass
@@ -97,6 +126,7 @@ class ChaosReport:
     faults_injected: dict[str, int]
     events: dict[str, object]
     seconds: float
+    model_log: ModelLogChecks = dataclasses.field(default_factory=ModelLogChecks)
 
     @property
     def lost(self) -> int:
@@ -114,6 +144,7 @@ class ChaosReport:
             and not self.failed_without_code
             and not self.over_attempt_budget
             and not any(self.missing_effects.values())
+            and self.model_log.passed
         )
 
     def table(self) -> str:
@@ -135,6 +166,14 @@ class ChaosReport:
             ("retries used", f"{self.retries_used:,} (requests by attempts: "
              + ", ".join(f"{a}: {n:,}" for a, n in sorted(self.attempts_histogram.items())) + ")"),
             ("model requests", f"{sum(self.faults_injected.values()):,} ({_kinds(self.faults_injected)})"),
+            ("model calls after the result was stored", f"{len(self.model_log.called_after_result):,}"),
+            ("failed with a result", f"{len(self.model_log.failed_with_result):,}"),
+            ("failure code ≠ model server's last call", f"{len(self.model_log.code_mismatch):,} "
+             f"(of {self.model_log.codes_checked:,} failures checked)"),
+            ("outage batch (submitted while down)", _kinds(self.model_log.outage_batch)),
+            ("failed because of the outage", f"{len(self.model_log.outage_failures):,}"),
+            ("cancelled by the forged abort notification", f"{len(self.model_log.cancelled_not_by_us):,}"),
+            ("model calls without X-Inkwell-Request-Id", f"{self.model_log.calls_without_request_id:,}"),
             *[(k, str(v)) for k, v in self.events.items()],
             ("wall time", f"{self.seconds:,.0f} s"),
             ("result", "PASS" if self.passed else "FAIL"),
@@ -364,6 +403,78 @@ def verify(
     )
 
 
+# What a request's code should be, given the model server's record of its last call.
+_CODES_FOR_LAST_CALL = {
+    "rate_limited": {"rate_limited"},
+    "server_error_500": {"model_server_error"},
+    "server_error_503": {"model_server_error"},
+    "stall": {"model_timeout"},
+    "drop_mid_stream": {"model_connection_dropped"},
+    "cut_stream": {"model_connection_dropped"},
+    "malformed_json": {"invalid_model_output"},
+    "schema_violation": {"invalid_model_output"},
+    "ok": set(),
+}
+# Codes that need no particular last call: the worker died or the attempt ran out of time after it.
+_CODES_AFTER_ANY_CALL = {"worker_lost", "time_limit_exceeded", "database_unavailable"}
+# The images API answers these faults with an image (only errors and stalls apply to it).
+_IMAGE_CALL_OK = {"drop_mid_stream", "cut_stream", "malformed_json", "schema_violation"}
+
+
+def check_model_log(
+    conn: psycopg.Connection,
+    calls: list,
+    *,
+    outage_ids: set[uuid.UUID],
+    outage_window: tuple[float, float] | None,
+    cancelled_by_us: set[uuid.UUID],
+) -> ModelLogChecks:
+    """Join the model server's own log (each call's X-Inkwell-Request-Id, outcome, time) with the requests."""
+    checks = ModelLogChecks()
+    by_request: dict[str, list] = collections.defaultdict(list)
+    for call in calls:
+        if call.request_id is None:
+            checks.calls_without_request_id += 1
+        else:
+            by_request[call.request_id].append(call)
+    rows = conn.execute(
+        "SELECT id, kind, status, error_code, result IS NOT NULL, extract(epoch FROM finished_at) FROM inkwell.requests"
+    ).fetchall()
+    for request_id, kind, status, code, has_result, finished_at in rows:
+        mine = by_request.get(str(request_id), [])
+        if status == "succeeded" and finished_at is not None:
+            late = [c for c in mine if c.at > float(finished_at)]
+            if late:
+                checks.called_after_result.append(f"{request_id} ({len(late)} calls after its result)")
+        if status == "failed" and has_result:
+            checks.failed_with_result.append(str(request_id))
+        if status == "cancelled" and request_id not in cancelled_by_us:
+            checks.cancelled_not_by_us.append(str(request_id))
+        if request_id in outage_ids:
+            checks.outage_batch[status] = checks.outage_batch.get(status, 0) + 1
+        if status != "failed" or code == "worker_lost":  # a worker SIGKILLed on the last attempt: the chaos, not the outage
+            continue
+        if code == "model_unreachable" or (
+            outage_window is not None and finished_at is not None
+            and outage_window[0] <= float(finished_at) <= outage_window[1] + 1.0
+        ):
+            checks.outage_failures.append(f"{request_id} ({code})")
+            continue
+        if code in _CODES_AFTER_ANY_CALL:
+            continue
+        checks.codes_checked += 1
+        if not mine:
+            if code in set().union(*_CODES_FOR_LAST_CALL.values()):
+                checks.code_mismatch.append(f"{request_id}: {code}, but the model server has no call of it")
+            continue
+        last = mine[-1].outcome
+        if kind == "post_image" and last in _IMAGE_CALL_OK:
+            last = "ok"
+        if code not in _CODES_FOR_LAST_CALL.get(last, set()):
+            checks.code_mismatch.append(f"{request_id}: {code}, the model server's last call: {last}")
+    return checks
+
+
 def _groups(conn: psycopg.Connection, query: str) -> list[str]:
     return [str(row[0]) for row in conn.execute(query)]
 
@@ -382,11 +493,11 @@ def _count_finished(database_url: str) -> tuple[int, int] | None:
         return None
 
 
-def _cancel_some(database_url: str, request_ids: list[uuid.UUID]) -> int:
+def _cancel_some(database_url: str, request_ids: list[uuid.UUID]) -> list[uuid.UUID]:
     from db.connection import open_pool
     from queue_tasks.actions import ActionRefused, cancel_request, job_manager_for
 
-    done = 0
+    done: list[uuid.UUID] = []
     pool = open_pool(database_url, max_size=2)
     try:
         manager = job_manager_for(pool)
@@ -394,12 +505,38 @@ def _cancel_some(database_url: str, request_ids: list[uuid.UUID]) -> int:
             for request_id in request_ids:
                 try:
                     cancel_request(conn, manager, request_id)
-                    done += 1
+                    done.append(request_id)
                 except ActionRefused:
                     pass  # it finished first
     finally:
         pool.close()
     return done
+
+
+ANALYST_PASSWORD = "chaos-analyst"
+
+
+def _forge_abort_notifications(database_url: str) -> int:
+    """As the read-only analyst role, send Procrastinate's abort notification for every running job."""
+    from db.migrate import ANALYST_ROLE
+
+    with psycopg.connect(database_url, autocommit=True) as owner:
+        running = [row[0] for row in owner.execute("SELECT id FROM procrastinate_jobs WHERE status = 'doing'")]
+    with psycopg.connect(database_url, user=ANALYST_ROLE, password=ANALYST_PASSWORD, autocommit=True) as analyst:
+        for job_id in running:
+            payload = f'{{"type": "abort_job_requested", "job_id": {job_id}}}'
+            analyst.execute("SELECT pg_notify('procrastinate_any_queue_v1', %s), pg_notify('procrastinate_queue_v1#default', %s)",
+                            (payload, payload))
+    return len(running)
+
+
+def _submit_outage_batch(database_url: str, jobs: int, rng: random.Random) -> list[uuid.UUID]:
+    from queue_tasks.models import TitlesInput
+    from queue_tasks.submit import submit_requests
+
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        inputs = [TitlesInput(topic=f"{rng.choice(TOPICS)} (outage) #{i}", count=rng.randint(3, 8)) for i in range(jobs)]
+        return submit_requests(conn, "titles", inputs, requested_by="chaos-outage") if inputs else []
 
 
 def run_chaos(config: ChaosConfig) -> ChaosReport:
@@ -442,6 +579,10 @@ def run_chaos(config: ChaosConfig) -> ChaosReport:
     passed = False
     try:
         migrate(database_url)
+        from db.migrate import allow_analyst_login
+
+        with psycopg.connect(database_url, autocommit=True) as owner:
+            allow_analyst_login(owner, ANALYST_PASSWORD)
         say(f"chaos: {config.jobs:,} jobs, {config.workers} workers x {config.concurrency}, fault rate "
             f"{config.fault_rate:.0%}, load average {os.getloadavg()[0]:.2f}, folder {folder}")
         for _ in range(config.workers):
@@ -451,7 +592,11 @@ def run_chaos(config: ChaosConfig) -> ChaosReport:
         all_submitted = [rid for ids in submitted.values() for rid in ids]
         to_cancel = rng.sample(all_submitted, k=min(len(all_submitted), max(1, round(len(all_submitted) * config.cancel_share))))
         cancel_at = {0.05: to_cancel[: len(to_cancel) // 2], 0.4: to_cancel[len(to_cancel) // 2 :]}
-        cancelled_by_us = 0
+        cancelled_by_us: list[uuid.UUID] = []
+        outage_ids: list[uuid.UUID] = []
+        outage_window: tuple[float, float] | None = None
+        outage_started: float | None = None
+        forged = False
 
         next_kill = time.monotonic() + rng.uniform(*config.kill_every)
         db_restarted = sigtermed = False
@@ -466,11 +611,20 @@ def run_chaos(config: ChaosConfig) -> ChaosReport:
                 if finished != last_finished:
                     last_progress, last_finished = now, finished
                 share = finished / max(1, total)
-                if finished >= total and fleet.stopping is None and sigtermed and db_restarted:
+                outage_done = outage_window is not None or config.outage_seconds <= 0
+                if finished >= total and fleet.stopping is None and sigtermed and db_restarted and outage_done and forged:
                     break
                 for at in sorted(cancel_at):
                     if share >= at:
                         cancelled_by_us += _cancel_some(database_url, cancel_at.pop(at))
+                if not forged and share >= config.forge_abort_at:
+                    events["abort notifications forged as the analyst role"] = f"{_forge_abort_notifications(database_url):,} running jobs"
+                    forged = True
+                if outage_started is None and config.outage_seconds > 0 and share >= config.outage_at:
+                    model.stop()
+                    outage_started = time.time()
+                    outage_ids = _submit_outage_batch(database_url, config.outage_jobs, rng)
+                    say(f"chaos: model endpoint down at {share:.0%} finished; {len(outage_ids)} more requests submitted")
                 if not db_restarted and share >= config.restart_db_at:
                     down = time.monotonic()
                     server.stop("fast")
@@ -488,6 +642,15 @@ def run_chaos(config: ChaosConfig) -> ChaosReport:
                         say(f"chaos: SIGTERM to a worker at {share:.0%} finished")
                 if share < config.calm_at and now >= next_kill and fleet.kill_random():
                     next_kill = now + rng.uniform(*config.kill_every)
+            if outage_started is not None and outage_window is None:
+                last_progress = now  # nothing is to finish while the endpoint is down
+                if time.time() >= outage_started + config.outage_seconds:
+                    model.start()
+                    outage_window = (outage_started, time.time())
+                    events["model endpoint outage"] = (
+                        f"{outage_window[1] - outage_started:.0f} s (connection refused), {len(outage_ids)} requests submitted meanwhile"
+                    )
+                    say("chaos: model endpoint back")
             stall_deadline = config.stalled_worker_seconds + config.stalled_check_seconds + config.margin_seconds
             if now - last_progress > stall_deadline or now - started > config.max_seconds:
                 say(f"chaos: no request finished for {now - last_progress:.0f} s; verifying what is there")
@@ -497,7 +660,10 @@ def run_chaos(config: ChaosConfig) -> ChaosReport:
 
         handed_back = _shutdown_jobs(sigterm_victim.log) if sigterm_victim is not None else set()
         with psycopg.connect(database_url, autocommit=True) as conn:
-            report = verify(conn, submitted, max_attempts=config.max_attempts, handed_back_job_ids=handed_back)
+            report = verify(conn, {**submitted, "titles": submitted.get("titles", []) + outage_ids},
+                            max_attempts=config.max_attempts, handed_back_job_ids=handed_back)
+            report.model_log = check_model_log(conn, list(model.calls), outage_ids=set(outage_ids),
+                                               outage_window=outage_window, cancelled_by_us=set(cancelled_by_us))
         fleet.stop_all()
         report.faults_injected = dict(model.fault_counts)
         events["workers SIGKILLed (and replaced)"] = fleet.killed
@@ -511,10 +677,10 @@ def run_chaos(config: ChaosConfig) -> ChaosReport:
             )
         elif sigtermed:
             events["SIGTERMed worker"] = "did not exit before the end"
-        events["requests cancelled by the script"] = cancelled_by_us
+        events["requests cancelled by the script"] = len(cancelled_by_us)
         events["jobs re-queued by the stalled-job check"] = fleet.log_count(r"its worker stopped responding, re-queued")
         events["late writes of a silent worker refused"] = fleet.log_count(
-            r"result not stored: the job no longer runs|no longer runs under worker"
+            r"result not stored: the job no longer runs|no longer runs under worker|job_not_owned"
         )
         events["load average (1 min) at start / end"] = f"{load_at_start:.2f} / {os.getloadavg()[0]:.2f}"
         events["unexpected errors in worker logs"] = fleet.log_count(r"unexpected error")
@@ -548,11 +714,14 @@ def main() -> int:
     parser.add_argument("--fault-rate", type=float, default=0.1, help="share of model requests answered with a fault")
     parser.add_argument("--kill-every", type=float, nargs=2, default=(3.0, 7.0), metavar=("MIN", "MAX"),
                         help="seconds between SIGKILLs, drawn evenly")
+    parser.add_argument("--outage-seconds", type=float, default=60.0, help="how long the model endpoint is down")
+    parser.add_argument("--outage-jobs", type=int, default=200, help="titles requests submitted while it is down")
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--keep", default=None, help="keep the database and worker logs in this folder")
     args = parser.parse_args()
     config = ChaosConfig(jobs=args.jobs, workers=args.workers, concurrency=args.concurrency, fault_rate=args.fault_rate,
-                         kill_every=tuple(args.kill_every), seed=args.seed, keep=args.keep)
+                         kill_every=tuple(args.kill_every), outage_seconds=args.outage_seconds,
+                         outage_jobs=args.outage_jobs, seed=args.seed, keep=args.keep)
     report = run_chaos(config)
     print()
     print(report.table())

@@ -172,8 +172,11 @@ class LLMClient:
         except (openai.APIConnectionError, httpx2.TransportError) as error:
             timed_out = isinstance(error, (openai.APITimeoutError, httpx2.TimeoutException))
             if streaming_started and not timed_out:
+                # An endpoint going down breaks every stream it serves: alone, a fault of this request;
+                # with others in a row, part of an outage (endpoint_down).
                 raise TransientJobError(
-                    "model_connection_dropped", "The connection to the model broke while the answer was streaming in."
+                    "model_connection_dropped", "The connection to the model broke while the answer was streaming in.",
+                    endpoint_down=True,
                 ) from None
             if timed_out:
                 # Raised by httpx itself while the stream is read, by the SDK before it starts.
@@ -266,7 +269,7 @@ async def _read_stream(
     if not done and finish_reason is None and received <= MAX_OUTPUT_CHARS:
         # A stream that ends without [DONE] or a finish reason was cut (a proxy's idle time-out, a
         # restarted server): what arrived is a fragment, not a bad answer, and another attempt may succeed.
-        raise TransientJobError("model_connection_dropped", _CUT_MESSAGE)
+        raise TransientJobError("model_connection_dropped", _CUT_MESSAGE, endpoint_down=True)
     return _Completion("".join(parts)[:MAX_OUTPUT_CHARS], tokens, finish_reason)
 
 

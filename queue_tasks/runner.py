@@ -53,7 +53,7 @@ _ending_writes: contextvars.ContextVar[list[EndingWrite] | None] = contextvars.C
 JOB_NOT_LINKED = "job_not_linked"
 # Failures that show the model endpoint answered: it is up, whatever this request's trouble.
 MODEL_ANSWERED_CODES = frozenset({
-    "rate_limited", "model_server_error", "model_connection_dropped", "invalid_model_output", "model_auth_failed",
+    "rate_limited", "model_server_error", "invalid_model_output", "model_auth_failed",
     "model_permission_denied", "model_not_found", "model_bad_request",
 })
 # How long the ending of a job waits for the database before the queue's own recovery takes over.

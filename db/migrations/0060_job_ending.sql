@@ -25,6 +25,15 @@ CREATE TABLE inkwell.attempt_outcomes (
 CREATE INDEX attempt_outcomes_request ON inkwell.attempt_outcomes (request_id, id);
 CREATE INDEX attempt_outcomes_job ON inkwell.attempt_outcomes (job_id);
 
+-- The console shows them in a request's timeline, to whoever may see the request (0041's rules).
+GRANT SELECT ON inkwell.attempt_outcomes TO inkwell_console;
+ALTER TABLE inkwell.attempt_outcomes ENABLE ROW LEVEL SECURITY;
+CREATE POLICY attempt_outcomes_read ON inkwell.attempt_outcomes FOR SELECT TO inkwell_console
+USING (
+    (SELECT inkwell.acting_role()) IN ('operator', 'admin', 'analyst')
+    OR EXISTS (SELECT 1 FROM inkwell.requests AS r WHERE r.id = attempt_outcomes.request_id)
+);
+
 -- The model endpoint as every worker sees it, on every host: one row. `down_since` NULL: up.
 -- Failures that an endpoint that is down gives (refused, time-out, 502/503/504) are counted in a row
 -- across jobs; `down_after` of them mark it down. While down, fetches hold back the model jobs but

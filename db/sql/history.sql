@@ -32,7 +32,7 @@ SELECT count(*) FROM (
 ) AS matching
 
 -- request_events --
--- The event timeline of a request: what Procrastinate recorded for its current and earlier jobs, live or archived by housekeeping.
+-- The event timeline of a request: what Procrastinate recorded for its current and earlier jobs, live or archived by housekeeping, with what ended each failed attempt (migration 0060).
 SELECT job_id, type, at
   FROM (SELECT id, job_id, type::text AS type, at
           FROM procrastinate_events
@@ -40,5 +40,12 @@ SELECT job_id, type, at
         UNION  -- an event is in both while it waits to be deleted from the queue
         SELECT id, job_id, type, at
           FROM inkwell.job_events_archive
+         WHERE job_id = ANY(%(job_ids)s::bigint[])
+        UNION ALL
+        SELECT id, job_id,
+               'attempt failed: ' || outcome
+               || CASE WHEN counted THEN '' ELSE ' (model endpoint down: the attempt was given back)' END,
+               at
+          FROM inkwell.attempt_outcomes
          WHERE job_id = ANY(%(job_ids)s::bigint[])) AS events
  ORDER BY at, id

@@ -13,6 +13,7 @@ import pytest
 from psycopg.types.json import Jsonb
 
 from db.migrate import ANALYST_ROLE, allow_analyst_login
+from db.history import request_events
 from db.queries import QUERIES
 from db.requests import get_request
 from queue_tasks.models import TitlesInput
@@ -113,7 +114,10 @@ def test_worker_lost_only_when_the_worker_died_on_the_last_attempt_with_the_real
     assert "1 of its 3 attempts" in request.error_message
     outcomes = [row[0] for row in db.execute(
         "SELECT outcome FROM inkwell.attempt_outcomes WHERE request_id = %s ORDER BY id", (request_id,))]
-    assert outcomes == ["model_server_error", "rate_limited", "worker_lost"], "every attempt stays in the timeline"
+    assert outcomes == ["model_server_error", "rate_limited", "worker_lost"]
+    timeline = [e.type for e in request_events(db, request) if e.type.startswith("attempt failed")]
+    assert timeline == ["attempt failed: model_server_error", "attempt failed: rate_limited", "attempt failed: worker_lost"], \
+        "every attempt's outcome stays in the event timeline"
 
 
 def test_the_last_attempts_real_error_is_the_requests_code(db, start_worker, llm_server):

@@ -115,6 +115,15 @@ def test_pause_aware_fetch_is_procrastinates_fetch_plus_the_pause_check(db):
     assert ours.replace(pause_check, "") == theirs
 
 
+def test_the_workers_fetch_is_the_pause_aware_fetch_plus_the_model_outage_hold(db):
+    ours = _normalised_body(db, "inkwell.fetch_job_v2")
+    pause_aware = _normalised_body(db, "inkwell.fetch_job_unless_paused")
+    declaration = " _model_held boolean := inkwell.model_calls_held();"
+    hold = " -- inkwell: model jobs wait while the model endpoint is down AND NOT (_model_held AND inkwell.is_model_task(jobs.task_name))"
+    assert declaration in ours and hold in ours
+    assert ours.replace(declaration, "").replace(hold, "") == pause_aware
+
+
 def test_the_app_and_its_connector_copies_fetch_through_the_pause_aware_manager():
     assert isinstance(app.job_manager, PauseAwareJobManager)
     copy = app.with_connector(PsycopgConnector())

@@ -307,6 +307,9 @@ def _example_string(schema: dict[str, Any], *, topic: str, label: str) -> str:
 class _HTTPServer(ThreadingHTTPServer):
     """Handler threads are daemons (ThreadingHTTPServer's default), so a stalled one never blocks exit."""
 
+    # A real server's listen backlog: socketserver's 5 refuses connections under a burst of 40 clients.
+    request_queue_size = 128
+
     def __init__(self, owner: LLMTestServer, address: tuple[str, int]) -> None:
         self.owner = owner
         super().__init__(address, _ChatHandler)

@@ -60,3 +60,15 @@ def test_timeouts_and_connection_errors_are_transient():
 def test_not_found_message_names_the_model_and_the_settings():
     message = classify_api_error(status_error(404), "llama3:8b").message
     assert "'llama3:8b'" in message and "INKWELL_LLM_MODEL" in message
+
+
+@pytest.mark.parametrize("status, looks_down", [(500, False), (502, True), (503, True), (504, True), (429, False), (408, False)])
+def test_only_gateway_answers_look_like_an_endpoint_that_is_down(status, looks_down):
+    # One such failure is the request's own; several in a row across jobs are an outage (runner.py).
+    assert classify_api_error(status_error(status), "m").endpoint_down is looks_down
+
+
+def test_time_outs_and_refused_connections_look_like_an_endpoint_that_is_down():
+    request = httpx2.Request("POST", "http://model.test/v1/chat/completions")
+    assert classify_api_error(openai.APITimeoutError(request=request), "m").endpoint_down
+    assert classify_api_error(openai.APIConnectionError(request=request), "m").endpoint_down
