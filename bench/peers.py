@@ -430,6 +430,20 @@ def scale_table(systems: dict, wanted: list[str], counts: list[int], args) -> No
     print(flush=True)
 
 
+def side_by_side(results: dict, wanted: list[str], ideal: float) -> None:
+    print("\nSide by side (median of rounds):")
+    print(f"  {'':8s} | {'wall s':>7} | {'× ideal':>7} | {'worker ms/job':>13} | {'store ms/job':>12} | {'RSS MB':>6} | {'p50 ms':>7} | {'p95 ms':>7}")
+    for name in wanted:
+        rs = results[name]
+        med = {k: p50([r[k] for r in rs]) for k in rs[0]}
+        print(f"  {name:8s} | {med['wall']:7.2f} | {med['wall'] / ideal:7.2f} | {med['worker_ms']:13.2f} | "
+              f"{med['store_ms']:12.2f} | {med['rss_mb']:6.0f} | {med['lat_p50']:7.1f} | {med['lat_p95']:7.1f}")
+    if "inkwell" in results and "celery" in results:
+        worst = max(i["wall"] / c["wall"] for i, c in zip(results["inkwell"], results["celery"]))
+        print(f"FIGURE peers_inkwell_over_celery_worst_round = {worst:.3f} x  [target ≤ 1.00]")
+
+
+
 # -- main -------------------------------------------------------------------------------------------
 
 
@@ -500,16 +514,8 @@ def main() -> None:
                     print(f"  round {round_number + 1}: Inkwell ÷ bare wall {i['wall'] / b['wall']:.2f}, "
                           f"PostgreSQL CPU per job Inkwell ÷ bare {i['store_ms'] / b['store_ms']:.2f}  [target ≤ 2]", flush=True)
 
-            print("\nSide by side (median of rounds):")
-            print(f"  {'':8s} | {'wall s':>7} | {'× ideal':>7} | {'worker ms/job':>13} | {'store ms/job':>12} | {'RSS MB':>6} | {'p50 ms':>7} | {'p95 ms':>7}")
-            for name in wanted:
-                rs = results[name]
-                med = {k: p50([r[k] for r in rs]) for k in rs[0]}
-                print(f"  {name:8s} | {med['wall']:7.2f} | {med['wall'] / ideal:7.2f} | {med['worker_ms']:13.2f} | "
-                      f"{med['store_ms']:12.2f} | {med['rss_mb']:6.0f} | {med['lat_p50']:7.1f} | {med['lat_p95']:7.1f}")
-            if "inkwell" in results and "celery" in results:
-                worst = max(i["wall"] / c["wall"] for i, c in zip(results["inkwell"], results["celery"]))
-                print(f"FIGURE peers_inkwell_over_celery_worst_round = {worst:.3f} x  [target ≤ 1.00]")
+            if args.rounds:
+                side_by_side(results, wanted, ideal)
 
             if args.latency_jobs:
                 print(f"\nsubmit → start of {args.latency_jobs} single jobs, one at a time, to an idle worker:")
