@@ -415,6 +415,7 @@ _CODES_FOR_LAST_CALL = {
     "schema_violation": {"invalid_model_output"},
     "ok": set(),
 }
+_MODEL_CODES = set().union(*_CODES_FOR_LAST_CALL.values()) | {"model_unreachable"}
 # Codes that need no particular last call: the worker died or the attempt ran out of time after it.
 _CODES_AFTER_ANY_CALL = {"worker_lost", "time_limit_exceeded", "database_unavailable"}
 # The images API answers these faults with an image (only errors and stalls apply to it).
@@ -452,25 +453,23 @@ def check_model_log(
             checks.cancelled_not_by_us.append(str(request_id))
         if request_id in outage_ids:
             checks.outage_batch[status] = checks.outage_batch.get(status, 0) + 1
-        if status != "failed" or code == "worker_lost":  # a worker SIGKILLed on the last attempt: the chaos, not the outage
+        if status != "failed" or code in _CODES_AFTER_ANY_CALL:
             continue
-        if code == "model_unreachable" or (
-            outage_window is not None and finished_at is not None
-            and outage_window[0] <= float(finished_at) <= outage_window[1] + 1.0
-        ):
-            checks.outage_failures.append(f"{request_id} ({code})")
-            continue
-        if code in _CODES_AFTER_ANY_CALL:
-            continue
+        if not mine and code not in _MODEL_CODES:
+            continue  # a failure before any model call (invalid input, a refused URL): nothing to match
         checks.codes_checked += 1
-        if not mine:
-            if code in set().union(*_CODES_FOR_LAST_CALL.values()):
-                checks.code_mismatch.append(f"{request_id}: {code}, but the model server has no call of it")
-            continue
-        last = mine[-1].outcome
+        last = mine[-1].outcome if mine else None
         if kind == "post_image" and last in _IMAGE_CALL_OK:
             last = "ok"
-        if code not in _CODES_FOR_LAST_CALL.get(last, set()):
+        if last is not None and code in _CODES_FOR_LAST_CALL.get(last, set()):
+            continue  # the fault the model server injected on its last call: the request's own
+        # Not what the model server answered: the outage (a refused connection, a stream cut by the
+        # endpoint going down) when it failed then, a wrong code otherwise.
+        in_outage = outage_window is not None and finished_at is not None and (
+            outage_window[0] - 1.0 <= float(finished_at) <= outage_window[1] + 1.0)
+        if code == "model_unreachable" or in_outage:
+            checks.outage_failures.append(f"{request_id} ({code}; the model server's last call: {last})")
+        else:
             checks.code_mismatch.append(f"{request_id}: {code}, the model server's last call: {last}")
     return checks
 
