@@ -438,6 +438,11 @@ def side_by_side(results: dict, wanted: list[str], ideal: float) -> None:
         med = {k: p50([r[k] for r in rs]) for k in rs[0]}
         print(f"  {name:8s} | {med['wall']:7.2f} | {med['wall'] / ideal:7.2f} | {med['worker_ms']:13.2f} | "
               f"{med['store_ms']:12.2f} | {med['rss_mb']:6.0f} | {med['lat_p50']:7.1f} | {med['lat_p95']:7.1f}")
+    for name in wanted:
+        print(f"FIGURE peers_{name}_wall_median = {p50([r['wall'] for r in results[name]]):.3f} s", flush=True)
+    if "inkwell" in results and "bare" in results:
+        ratios = [i["store_ms"] / b["store_ms"] for i, b in zip(results["inkwell"], results["bare"]) if b["store_ms"] > 0]
+        print(f"FIGURE peers_postgres_cpu_inkwell_over_bare_median = {p50(ratios):.3f} x  [target ≤ 2]", flush=True)
     if "inkwell" in results and "celery" in results:
         worst = max(i["wall"] / c["wall"] for i, c in zip(results["inkwell"], results["celery"]))
         print(f"FIGURE peers_inkwell_over_celery_worst_round = {worst:.3f} x  [target ≤ 1.00]")
@@ -530,6 +535,7 @@ def main() -> None:
                     outcome = kill_test(systems[name], jobs=args.kill_jobs, concurrency=args.concurrency, wait=args.kill_wait)
                     after = outcome.pop("all done after")
                     summary = ", ".join(f"{k} {v}" for k, v in outcome.items())
+                    print(f"FIGURE peers_kill_{name}_lost = {outcome['lost']:.3f} jobs", flush=True)
                     print(f"  {name:8s} {summary}; " + (f"all done {after:.1f} s after the kill" if after is not None
                                                         else f"not all done {args.kill_wait:g} s after the kill"), flush=True)
         finally:
