@@ -1,6 +1,6 @@
 """Start Inkwell: PostgreSQL, the schema, the queue workers, the Streamlit console and the HTTP API.
 
-    python serve.py [--port 8501] [--api-port PORT+1] [--address 127.0.0.1] [--db-port 5433] [--workers 1] [--concurrency N]
+    python serve.py [--port 8501] [--api-port PORT+1] [--address 127.0.0.1] [--db-port 5433] [--workers auto|N] [--concurrency N]
 
 Without DATABASE_URL an embedded PostgreSQL keeps its data in .inkwell/pgdata (or
 $INKWELL_DATA_DIR/pgdata), listens on the unix socket and 127.0.0.1:--db-port, asks every role for
@@ -68,7 +68,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--db-port", type=int, default=DEFAULT_DB_PORT,
         help=f"TCP port of the embedded PostgreSQL on 127.0.0.1 (default {DEFAULT_DB_PORT}; analysts connect there)",
     )
-    parser.add_argument("--workers", type=_at_least(0), default=1, help="worker processes (default 1)")
+    parser.add_argument(
+        "--workers", type=_worker_count, default="auto",
+        help="worker processes, or `auto`: one per CPU core (default auto)",
+    )
     parser.add_argument(
         "--concurrency",
         type=_at_least(1),
@@ -86,6 +89,17 @@ def _at_least(minimum: int):
         return value
 
     return parse
+
+
+def _worker_count(text: str) -> int:
+    """`auto` is one worker process per CPU core: one process runs its jobs on one core (an asyncio
+    loop), and its CPU per job, not the model's wait, is what caps a process (bench/RESULTS.md)."""
+    if text.strip().lower() == "auto":
+        return max(1, os.cpu_count() or 1)
+    try:
+        return _at_least(0)(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of processes or `auto`, got {text!r}") from None
 
 
 def data_root() -> Path:

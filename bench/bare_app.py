@@ -26,3 +26,25 @@ async def noop() -> None:
 async def sleep(seconds: float) -> None:
     # The bare counterpart of a model call that takes `seconds`.
     await asyncio.sleep(seconds)
+
+
+_model_client = None
+
+
+@app.task(name="bare.model_call", queue=QUEUE)
+async def model_call(topic: str) -> None:
+    """The bare counterpart of an Inkwell titles job: one streamed chat completion through the
+    openai SDK (the endpoint in PEERS_LLM_BASE_URL), read to the end. One client per process, as
+    Inkwell keeps one."""
+    global _model_client
+    if _model_client is None:
+        import openai
+
+        _model_client = openai.AsyncOpenAI(
+            base_url=os.environ["PEERS_LLM_BASE_URL"], api_key="bench-key", max_retries=0, timeout=60
+        )
+    stream = await _model_client.chat.completions.create(
+        model="inkwell-test-model", messages=[{"role": "user", "content": f"Five titles about {topic}"}], stream=True
+    )
+    async for _ in stream:
+        pass

@@ -72,3 +72,20 @@ def test_history_scale_benchmark_prints_history_overview_and_live_figures():
 def test_fair_sharing_benchmark_prints_the_single_requests_wait_beside_first_come_first_served():
     figures = run_benchmark("bench.fair_sharing", "--jobs", "60", "--concurrency", "4", "--model-seconds", "0.05")
     assert {"fair_sharing_single_wait", "fifo_single_wait", "fair_sharing_batch_drain"} <= figures.keys()
+
+
+def test_refill_benchmark_prints_max_over_median_before_and_after():
+    figures = run_benchmark(
+        "bench.refill", "--rounds", "2", "--jobs", "10", "--concurrency", "5", "--seconds", "0.05", "--which", "inkwell,bare"
+    )
+    assert {"refill_before_inkwell_max_over_median", "refill_after_inkwell_max_over_median",
+            "refill_before_bare_max_over_median", "refill_after_bare_max_over_median"} <= set(figures)
+
+
+def test_peers_benchmark_prints_inkwell_and_bare_side_by_side_and_what_the_kill_lost():
+    figures = run_benchmark(
+        "bench.peers", "--systems", "inkwell,bare", "--jobs", "10", "--concurrency", "5", "--seconds", "0.1",
+        "--rounds", "1", "--scale", "1", "--latency-jobs", "2", "--kill-jobs", "4", "--kill-wait", "50", timeout=360,
+    )
+    assert {"peers_inkwell_wall_median", "peers_bare_wall_median", "peers_postgres_cpu_inkwell_over_bare_median"} <= set(figures)
+    assert figures["peers_kill_inkwell_lost"] == "0.000"
