@@ -653,7 +653,8 @@ def rows_changed(list_name: str, topics: tuple[Topic, ...]) -> bool:
     try:
         now = change_counters().of(topics)
     except QueueUnavailable:
-        return False
+        # Read again, so the list says the queue is unavailable instead of showing old rows as current.
+        return True
     seen, settling = st.session_state.get(key, (None, False))
     if seen is None:
         st.session_state[key] = (now, False)

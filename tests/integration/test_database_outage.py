@@ -15,6 +15,7 @@ from collections.abc import Iterator
 
 import psycopg
 import pytest
+from db import roles
 from db.connection import QueueUnavailable
 from db.embedded import EmbeddedPostgres
 from db.migrate import migrate
@@ -38,6 +39,8 @@ def restartable_postgres(tmp_path_factory) -> Iterator[EmbeddedPostgres]:
     server.start()
     with psycopg.connect(server.uri, autocommit=True) as conn:
         conn.execute(f"CREATE DATABASE {TEMPLATE}")
+        # The workers' and the console's logins, as on the suite's own server (tests/conftest.py).
+        roles.create_roles(conn, passwords=None)
     migrate(server.uri_for(TEMPLATE))
     yield server
     server.stop()
