@@ -19,7 +19,8 @@ from tests.support.llm_server import ok
 
 pytestmark = pytest.mark.timeout(180)
 
-FAST_STALL_DETECTION = {"INKWELL_STALLED_WORKER_SECONDS": "2", "INKWELL_STALLED_CHECK_SECONDS": "1"}
+# Short enough for a quick test, long enough that a live worker on a loaded machine is not taken for dead.
+FAST_STALL_DETECTION = {"INKWELL_STALLED_WORKER_SECONDS": "4", "INKWELL_STALLED_CHECK_SECONDS": "1"}
 # A frozen worker's model call must not time out while it is frozen: it is to come back with an answer.
 PATIENT_MODEL_CLIENT = {"INKWELL_LLM_TIMEOUT_SECONDS": "60"}
 
