@@ -7,8 +7,8 @@
 | `inkwell_worker`  | `procrastinate worker` | the queue's and Inkwell's tables and functions; no DDL, no credentials (0071) |
 | `inkwell_analyst` | analysts' psql / BI    | the `analytics` views, read-only (0050)                          |
 
-None is a superuser, none can create roles or databases, none bypasses row-level security; a
-superuser is needed once, to create them and the database (`create_roles`, `create_database`).
+None is a superuser, none can create roles or databases; only the workers bypass row-level
+security, where a policy already shows them every row (see `create_roles`); a superuser is needed once, to create them and the database (`create_roles`, `create_database`).
 `./run`'s embedded server does that itself with generated passwords kept in a 0600 file
 (`.inkwell/database-passwords.json`); with your own server, run as a superuser:
 
@@ -74,7 +74,12 @@ def create_roles(conn: psycopg.Connection, passwords: dict[str, str] | None) -> 
         # The owner runs the migrations, which set up the other roles (their comments and settings,
         # the analyst's password): CREATEROLE, with ADMIN OPTION on Inkwell's roles alone (below).
         create_role = "CREATEROLE" if role == OWNER else "NOCREATEROLE"
-        attributes = sql.SQL(f"LOGIN NOSUPERUSER NOCREATEDB {create_role} NOREPLICATION NOBYPASSRLS")
+        # The workers see every row anyway (a `workers_all` policy on each table, 0071, 0082); what
+        # BYPASSRLS adds is the DETAIL of a unique violation, which PostgreSQL hides from a role under
+        # row-level security and Procrastinate needs to tell "this periodic check is already queued"
+        # from a failure (without it the worker stops: tests/integration/test_worker_queueing_lock.py).
+        bypass_rls = "BYPASSRLS" if role == WORKER else "NOBYPASSRLS"
+        attributes = sql.SQL(f"LOGIN NOSUPERUSER NOCREATEDB {create_role} NOREPLICATION {bypass_rls}")
         if passwords is not None:
             attributes = sql.SQL("{} PASSWORD {}").format(attributes, sql.Literal(scram_verifier(conn, role, passwords[role])))
         conn.execute(sql.SQL("ALTER ROLE {} WITH {}").format(sql.Identifier(role), attributes))
