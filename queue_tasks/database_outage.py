@@ -18,7 +18,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import psycopg
-from procrastinate.exceptions import ConnectorException
+from procrastinate.exceptions import AlreadyEnqueued, ConnectorException
+from procrastinate.manager import QUEUEING_LOCK_CONSTRAINT
 
 from queue_tasks.job_manager import PauseAwareJobManager
 
@@ -35,6 +36,10 @@ def is_connection_lost(error: BaseException) -> bool:
     """A failure to reach the server (down, restarting, unreachable, pool time-out), not a bad query."""
     cause = error.__cause__ if isinstance(error, ConnectorException) else error
     return isinstance(cause, psycopg.OperationalError)
+
+
+def is_queueing_lock_conflict(error: BaseException | None) -> bool:
+    return isinstance(error, psycopg.errors.UniqueViolation) and error.diag.constraint_name == QUEUEING_LOCK_CONSTRAINT
 
 
 class OutageTolerantJobManager(PauseAwareJobManager):
@@ -66,6 +71,13 @@ class OutageTolerantJobManager(PauseAwareJobManager):
     async def defer_periodic_job(self, *args: Any, **kwargs: Any):
         try:
             return await super().defer_periodic_job(*args, **kwargs)
+        except AssertionError as error:
+            # Procrastinate reads the queueing lock from the unique violation's DETAIL, which
+            # PostgreSQL hides from a role under row-level security: a workers' login made before
+            # it had BYPASSRLS (db/roles.py) would otherwise stop the worker on a check still queued.
+            if not is_queueing_lock_conflict(error.__context__):
+                raise
+            raise AlreadyEnqueued("a job with this queueing lock is already queued") from error.__context__
         except ConnectorException as error:
             if not is_connection_lost(error):
                 raise

@@ -12,9 +12,13 @@ bypasses row-level security (db/roles.py), which shows it no row it could not al
 from __future__ import annotations
 
 import time
+import uuid
 
 import psycopg
+import psycopg.sql
 import pytest
+
+from db import roles
 
 from queue_tasks.maintenance import STALLED_CHECK_TASK
 from tests.conftest import wait_for
@@ -53,3 +57,31 @@ def test_a_worker_keeps_running_when_its_periodic_check_is_already_queued(db, st
         "SELECT count(*) FROM procrastinate_jobs WHERE task_name = %s AND status = 'succeeded'", (STALLED_CHECK_TASK,)
     ).fetchone()[0], timeout=30, message="a check queued by the next tick to run")
     assert worker.process.poll() is None, worker.log
+
+
+@pytest.fixture
+def worker_login_under_row_security(db, database_url):
+    """A workers' login as made before it had BYPASSRLS: a member of inkwell_worker (its grants and
+    policies), under row-level security."""
+    name = f"worker_{uuid.uuid4().hex[:8]}"
+    db.execute(psycopg.sql.SQL("CREATE ROLE {} LOGIN NOBYPASSRLS IN ROLE inkwell_worker").format(psycopg.sql.Identifier(name)))
+    yield roles.url_for(database_url, user=name)
+    db.execute(psycopg.sql.SQL("DROP OWNED BY {}").format(psycopg.sql.Identifier(name)))
+    db.execute(psycopg.sql.SQL("DROP ROLE {}").format(psycopg.sql.Identifier(name)))
+
+
+def test_a_workers_login_without_bypassrls_still_keeps_running(db, start_worker, worker_login_under_row_security):
+    with psycopg.connect(worker_login_under_row_security, autocommit=True) as worker:
+        assert worker.execute("SELECT rolbypassrls FROM pg_roles WHERE rolname = current_user").fetchone() == (False,)
+    waiting = db.execute(QUEUE_A_CHECK + " RETURNING id", {"task": STALLED_CHECK_TASK, "lock": STALLED_CHECK_TASK}).fetchone()[0]
+    worker = start_worker(extra_env={"INKWELL_STALLED_CHECK_SECONDS": "1", "DATABASE_URL": worker_login_under_row_security})
+    wait_for(lambda: db.execute("SELECT count(*) FROM procrastinate_workers").fetchone()[0], timeout=30,
+             message="the worker to start")
+    time.sleep(4)
+
+    assert worker.process.poll() is None, worker.log
+    assert "Side task deferrer failed" not in worker.log, worker.log
+    db.execute("DELETE FROM procrastinate_jobs WHERE id = %s", (waiting,))
+    wait_for(lambda: db.execute(
+        "SELECT count(*) FROM procrastinate_jobs WHERE task_name = %s AND status = 'succeeded'", (STALLED_CHECK_TASK,)
+    ).fetchone()[0], timeout=30, message="a check queued by the next tick to run")
