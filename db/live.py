@@ -58,6 +58,15 @@ class LiveRequest(BaseModel):
     created_at: dt.datetime
     started_at: dt.datetime | None = None
     finished_at: dt.datetime | None
+    # When a request waiting to retry is tried next (its job's time); None otherwise.
+    next_attempt_at: dt.datetime | None = None
+
+    @property
+    def waits_for_later(self) -> bool:
+        """Scheduled for later or waiting to retry: "Run now" can bring it forward."""
+        if self.status == "scheduled":
+            return self.scheduled_at is None or self.scheduled_at > dt.datetime.now(dt.timezone.utc)
+        return self.status == "queued" and self.next_attempt_at is not None
 
 
 class LiveRequests(BaseModel):

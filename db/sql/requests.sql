@@ -86,3 +86,7 @@ UPDATE inkwell.requests
 -- fair_share_priority --
 -- The priority new jobs of a submission of this many requests get (migration 0045), for a job deferred outside insert_requests_with_jobs.
 SELECT inkwell.fair_share_priority(%(new_requests)s, %(requested_by)s)
+
+-- run_request_now --
+-- Make a request waiting for a later time (scheduled, or waiting to retry) due now (migration 0131); its job id, or NULL.
+SELECT inkwell.run_request_now(%(request_id)s) AS job_id
