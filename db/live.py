@@ -119,3 +119,21 @@ def time_left(request: LiveRequest, typical_seconds: float | None, now: dt.datet
     if by_history <= 0:
         return own
     return max(own or 0, round(by_history))
+
+
+class NavCounts(BaseModel):
+    """What the navigation shows beside Live and History."""
+
+    model_config = ConfigDict(frozen=True)
+
+    queued: int
+    running: int
+    failed_last_hour: int
+
+
+def nav_counts(conn: psycopg.Connection) -> NavCounts:
+    """Requests queued, running, and failed in the last hour, of those the reader may see."""
+    with conn.cursor(row_factory=class_row(NavCounts)) as cur:
+        row = cur.execute(QUERIES["nav_counts"]).fetchone()
+    assert row is not None  # an aggregate always returns one row
+    return row

@@ -48,3 +48,13 @@ SELECT k.kind,
                  LIMIT 20) AS r
          WHERE r.started_at IS NOT NULL AND r.finished_at IS NOT NULL) AS seconds
   FROM unnest(%(kinds)s::text[]) AS k(kind)
+
+-- nav_counts --
+-- Beside Live and History in the navigation: requests queued and running (the partial index of unfinished
+-- requests), and failed in the last hour (the finished_at index); the ones this reader may see.
+SELECT count(*) FILTER (WHERE status = 'queued') AS queued,
+       count(*) FILTER (WHERE status = 'running') AS running,
+       (SELECT count(*) FROM inkwell.requests
+         WHERE finished_at > now() - interval '1 hour' AND status = 'failed') AS failed_last_hour
+  FROM inkwell.requests
+ WHERE status IN ('scheduled', 'queued', 'running')
