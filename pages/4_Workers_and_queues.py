@@ -16,6 +16,7 @@ from console_ui import (
     database,
     escape_markdown,
     page_header,
+    plural,
     runs_the_queue,
     show_model_outage,
     show_unavailable,
@@ -33,9 +34,11 @@ from db.queues import (
     worker_details,
 )
 from inkwell_settings import get_settings
+from queue_tasks.actions import discard_finished_requests
 from queue_tasks.submit import DEFAULT_QUEUE, JOB_KINDS
 
 REFRESH_SECONDS = 2.0
+DISCARD_DEFAULT_DAYS = 30
 
 
 def notify(kind: str, text: str) -> None:
@@ -75,6 +78,39 @@ def resume(queue_name: str) -> None:
     else:
         name = escape_markdown(queue_name)
         notify("success", f"Resumed {name}: workers take its jobs again." if resumed else f"{name} was not paused.")
+
+
+def discard_finished() -> None:
+    days = int(st.session_state.get("discard_older_than_days", DISCARD_DEFAULT_DAYS))
+    before = dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=days)
+    try:
+        with database() as conn:
+            discarded = discard_finished_requests(conn, finished_before=before)
+    except ActionRefused as refusal:
+        notify("warning", str(refusal))
+    except QueueUnavailable:
+        notify("error", "Queue unavailable — nothing was discarded; try again later.")
+    else:
+        notify("success", f"Discarded {plural(discarded, 'finished request')} finished over {plural(days, 'day')} ago."
+               if discarded else f"No finished request left to discard from over {plural(days, 'day')} ago.")
+
+
+def offer_discard_finished() -> None:
+    """Operators clear old finished requests out of the lists; what analysts read stays."""
+    with st.expander("Discard finished requests"):
+        st.caption(
+            "Discarded requests leave History and Home's latest requests. Nothing is deleted: analysts' data "
+            "(the analytics views), the Overview and a link to a request still have them until the retention "
+            "rules remove them (README, History housekeeping). Waiting and running requests are never discarded; "
+            "each discard is in the audit log."
+        )
+        st.session_state.setdefault("discard_older_than_days", DISCARD_DEFAULT_DAYS)
+        st.number_input("Finished more than this many days ago", min_value=0, max_value=3650, step=1,
+                        key="discard_older_than_days")
+        days = int(st.session_state["discard_older_than_days"])
+        with st.popover("Discard", icon=":material/delete_sweep:"):
+            st.markdown(f"Discard every request that finished over {plural(days, 'day')} ago from the console's lists?")
+            st.button("Yes, discard them", key="discard_finished_confirm", type="primary", on_click=discard_finished)
 
 
 def pause_by_name() -> None:
@@ -209,3 +245,4 @@ if runs_the_queue(user):
         with st.form("pause_other_queue", border=False):
             st.text_input("Queue name", key="pause_queue_name", max_chars=40, placeholder="e.g. bulk")
             st.form_submit_button("Pause queue", on_click=pause_by_name)
+    offer_discard_finished()

@@ -40,7 +40,7 @@ from queue_tasks.submit import JOB_KINDS
 
 __all__ = [
     "RETRYABLE_STATUSES", "ActionForbidden", "ActionRefused", "RequestNotFound", "BulkOutcome", "cancel_request", "cancel_requests", "job_manager_for",
-    "retry_request", "retry_requests", "run_request_now",
+    "retry_request", "retry_requests", "run_request_now", "discard_finished_requests",
 ]
 
 logger = logging.getLogger("inkwell.jobs")
@@ -162,6 +162,28 @@ def run_request_now(conn: psycopg.Connection, request_id: uuid.UUID | str) -> No
     if job_id is None:
         raise ActionRefused(f"This request is {request.status} and not waiting for a later time: there is nothing to bring forward.")
     logger.info("request %s job %s: run now on request", request.id, job_id)
+
+
+def discard_finished_requests(
+    conn: psycopg.Connection,
+    *,
+    request_ids: Iterable[uuid.UUID] | None = None,
+    finished_before: dt.datetime | None = None,
+) -> int:
+    """Clear finished requests (succeeded, failed, cancelled) out of the console's lists: the given
+    ones, or those finished before a time, or both conditions together; unfinished ones are left
+    alone. Nothing is deleted: analysts' views keep them until the retention rules remove them
+    (migration 0132). Operators and admins only (the database checks it), audited. How many."""
+    ids = None if request_ids is None else [str(request_id) for request_id in request_ids]
+    try:
+        with database_errors_as_unavailable(), conn.transaction():
+            discarded = conn.execute(
+                QUERIES["discard_finished_requests"], {"request_ids": ids, "finished_before": finished_before}
+            ).fetchone()[0]
+    except psycopg.errors.InsufficientPrivilege as refused:
+        raise ActionForbidden(refused.diag.message_primary or "You may not discard requests.") from None
+    logger.info("%d finished request(s) discarded from the console's lists", discarded)
+    return discarded
 
 
 def _job_status(conn: psycopg.Connection, job_id: int) -> str | None:
