@@ -85,8 +85,9 @@ def chosen_filters() -> LiveFilters:
     )
 
 
-def cancel(request_id: uuid.UUID, topic: str) -> None:
-    """Cancel button callback: runs before the panel redraws, so the panel shows the outcome.
+def cancel(request_id: uuid.UUID, topic: str, discarding: bool = False) -> None:
+    """Cancel (or, for a scheduled request, Discard) button callback: runs before the panel redraws,
+    so the panel shows the outcome.
 
     `topic` is already escaped for Markdown."""
     try:
@@ -99,7 +100,10 @@ def cancel(request_id: uuid.UUID, topic: str) -> None:
     else:
         st.session_state.pop("live_rows", None)
         st.session_state.setdefault("live_cancelled", set()).add(str(request_id))
-        message = f"Cancelled “{topic}”." if outcome == "cancelled" else f"Cancelling “{topic}”: the worker is stopping it."
+        if discarding and outcome == "cancelled":
+            message = f"Discarded “{topic}”: it will not run."
+        else:
+            message = f"Cancelled “{topic}”." if outcome == "cancelled" else f"Cancelling “{topic}”: the worker is stopping it."
         st.session_state["live_notice"] = (message, ":material/cancel:")
 
 
@@ -171,7 +175,8 @@ def offer_actions(request: LiveRequest, topic: str, column) -> None:
     if request.status == "scheduled":
         with column.popover("Discard", icon=":material/delete:"):
             st.markdown(f"Discard “{topic}”? It will not run; this cannot be undone.")
-            st.button("Yes, discard it", key=f"cancel_{request.id}", type="primary", on_click=cancel, args=(request.id, topic))
+            st.button("Yes, discard it", key=f"cancel_{request.id}", type="primary", on_click=cancel,
+                      args=(request.id, topic, True))
     else:
         with column.popover("Cancel", icon=":material/cancel:"):
             st.markdown(f"Cancel “{topic}”? A running job stops at once; this cannot be undone.")

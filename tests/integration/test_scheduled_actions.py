@@ -124,6 +124,7 @@ def test_discard_on_a_scheduled_request_asks_first_and_cancels_it(console_env, d
     assert [p.proto.popover.label for p in at.get("popover")] == ["Discard"]
     at.button(key=f"cancel_{request_id}").click().run()
     assert get_request(db, request_id).status == "cancelled"
+    assert texts(at.toast) == "Discarded “urban beekeeping”: it will not run."
     assert [e["target_id"] for e in audit_entries(db, action="request.cancelled")] == [str(request_id)]
 
 

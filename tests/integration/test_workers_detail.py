@@ -70,3 +70,13 @@ def test_a_worker_without_details_is_still_listed(console_as, db):
     assert not at.exception
     row = at.dataframe[0].value.iloc[0]
     assert (row["Host"], row["Process id"], row["Running"], row["State"]) == ("—", "—", 0, "alive")
+
+
+def test_a_dead_workers_details_go_when_its_row_is_pruned(db):
+    worker_id = db.execute(
+        "INSERT INTO procrastinate_workers (last_heartbeat) VALUES (now() - interval '5 minutes') RETURNING id"
+    ).fetchone()[0]
+    db.execute("INSERT INTO inkwell.worker_details (worker_id, host, pid, concurrency) VALUES (%s, 'gone', 1, 4)",
+               (worker_id,))
+    assert [row[0] for row in db.execute("SELECT inkwell.prune_dead_workers(30)").fetchall()] == [worker_id]
+    assert db.execute("SELECT count(*) FROM inkwell.worker_details").fetchone()[0] == 0
