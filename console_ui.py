@@ -726,14 +726,15 @@ def may_use(user: User, page: str) -> bool:
     return roles is None or user.role in roles
 
 
-def console_navigation(home: Callable[[], None]) -> StreamlitPage:
+def console_navigation(home: Callable[[], None], titles: Mapping[str, str] | None = None) -> StreamlitPage:
     """Home first, then the pages the signed-in role may use. Before sign-in the navigation is hidden
     (each page shows the sign-in form), yet every page stays registered: a link to a request opens
-    it once the person has signed in."""
+    it once the person has signed in. `titles`: labels by page path (counts beside them); the page's
+    address stays the same."""
     user = st.session_state.get(SIGNED_IN_KEY) or _user_from_cookie()
     pages = [st.Page(home, title="Home", icon=":material/home:", default=True)]
     pages += [
-        st.Page(path, icon=icon)
+        st.Page(path, icon=icon, title=(titles or {}).get(path))
         for path, roles, icon in CONSOLE_PAGES
         if user is None or roles is None or user.role in roles
     ]

@@ -58,6 +58,15 @@ class LiveRequest(BaseModel):
     created_at: dt.datetime
     started_at: dt.datetime | None = None
     finished_at: dt.datetime | None
+    # When a request waiting to retry is tried next (its job's time); None otherwise.
+    next_attempt_at: dt.datetime | None = None
+
+    @property
+    def waits_for_later(self) -> bool:
+        """Scheduled for later or waiting to retry: "Run now" can bring it forward."""
+        if self.status == "scheduled":
+            return self.scheduled_at is None or self.scheduled_at > dt.datetime.now(dt.timezone.utc)
+        return self.status == "queued" and self.next_attempt_at is not None
 
 
 class LiveRequests(BaseModel):
@@ -110,3 +119,21 @@ def time_left(request: LiveRequest, typical_seconds: float | None, now: dt.datet
     if by_history <= 0:
         return own
     return max(own or 0, round(by_history))
+
+
+class NavCounts(BaseModel):
+    """What the navigation shows beside Live and History."""
+
+    model_config = ConfigDict(frozen=True)
+
+    queued: int
+    running: int
+    failed_last_hour: int
+
+
+def nav_counts(conn: psycopg.Connection) -> NavCounts:
+    """Requests queued, running, and failed in the last hour, of those the reader may see."""
+    with conn.cursor(row_factory=class_row(NavCounts)) as cur:
+        row = cur.execute(QUERIES["nav_counts"]).fetchone()
+    assert row is not None  # an aggregate always returns one row
+    return row

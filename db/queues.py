@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import logging
+import uuid
 from collections.abc import Iterator
 
 import psycopg
@@ -91,6 +92,50 @@ def queue_summaries(conn: psycopg.Connection, always_listed: list[str]) -> list[
 def list_workers(conn: psycopg.Connection, stale_after_seconds: float) -> list[WorkerStatus]:
     with conn.cursor(row_factory=class_row(WorkerStatus)) as cur:
         return cur.execute(QUERIES["list_workers"], {"stale_after_seconds": stale_after_seconds}).fetchall()
+
+
+class RunningJob(BaseModel):
+    worker_id: int
+    job_id: int
+    task_name: str
+    queue_name: str
+    # The request the job runs for; None for the queue's own periodic tasks (housekeeping, checks).
+    request_id: uuid.UUID | None
+    kind: str | None
+    topic: str | None
+    progress: int | None
+    started_at: dt.datetime | None
+
+
+class WorkerDetail(BaseModel):
+    """A worker as the Workers and queues page shows it (migration 0130). Host, process id,
+    concurrency and start are None for a worker registered without them."""
+
+    id: int
+    last_heartbeat: dt.datetime
+    is_stale: bool
+    host: str | None
+    pid: int | None
+    concurrency: int | None
+    started_at: dt.datetime | None
+    uptime: dt.timedelta | None
+    jobs_succeeded: int
+    jobs_failed: int
+    jobs_retried: int
+    running: list[RunningJob] = []
+
+
+def worker_details(conn: psycopg.Connection, stale_after_seconds: float) -> list[WorkerDetail]:
+    """Every registered worker with where it runs, its job counts and the jobs it runs now."""
+    with conn.cursor(row_factory=class_row(WorkerDetail)) as cur:
+        workers = cur.execute(QUERIES["worker_details"], {"stale_after_seconds": stale_after_seconds}).fetchall()
+    with conn.cursor(row_factory=class_row(RunningJob)) as cur:
+        running = cur.execute(QUERIES["jobs_running_on_workers"]).fetchall()
+    by_worker = {worker.id: worker for worker in workers}
+    for job in running:
+        if worker := by_worker.get(job.worker_id):
+            worker.running.append(job)
+    return workers
 
 
 def _checked_queue_name(queue_name: str) -> str:

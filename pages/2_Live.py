@@ -1,4 +1,6 @@
-"""Live: the requests waiting or running, refreshed every second, each with progress and a Cancel button."""
+"""Live: the requests waiting or running, refreshed every second, each with progress and a Cancel button.
+A scheduled request, or one waiting to retry (with its next attempt's time), can be run now or
+discarded: they are unfinished requests, which this page lists (History lists finished ones)."""
 
 from __future__ import annotations
 
@@ -38,7 +40,7 @@ from db.live import (
 )
 from db.requests import ACTIVE_STATUSES
 from inkwell_settings import get_settings
-from queue_tasks.actions import ActionRefused, cancel_request
+from queue_tasks.actions import ActionRefused, cancel_request, run_request_now
 from queue_tasks.submit import JOB_KINDS
 
 # A request someone cancelled here stays in the list this long after it ended, so they see it end.
@@ -83,8 +85,9 @@ def chosen_filters() -> LiveFilters:
     )
 
 
-def cancel(request_id: uuid.UUID, topic: str) -> None:
-    """Cancel button callback: runs before the panel redraws, so the panel shows the outcome.
+def cancel(request_id: uuid.UUID, topic: str, discarding: bool = False) -> None:
+    """Cancel (or, for a scheduled request, Discard) button callback: runs before the panel redraws,
+    so the panel shows the outcome.
 
     `topic` is already escaped for Markdown."""
     try:
@@ -97,8 +100,25 @@ def cancel(request_id: uuid.UUID, topic: str) -> None:
     else:
         st.session_state.pop("live_rows", None)
         st.session_state.setdefault("live_cancelled", set()).add(str(request_id))
-        message = f"Cancelled “{topic}”." if outcome == "cancelled" else f"Cancelling “{topic}”: the worker is stopping it."
+        if discarding and outcome == "cancelled":
+            message = f"Discarded “{topic}”: it will not run."
+        else:
+            message = f"Cancelled “{topic}”." if outcome == "cancelled" else f"Cancelling “{topic}”: the worker is stopping it."
         st.session_state["live_notice"] = (message, ":material/cancel:")
+
+
+def run_now(request_id: uuid.UUID, topic: str) -> None:
+    """Run now button callback: the request's job is due at once (`topic` is already escaped)."""
+    try:
+        with database() as conn:
+            run_request_now(conn, request_id)
+    except ActionRefused as refusal:
+        st.session_state["live_notice"] = (str(refusal), ":material/info:")
+    except QueueUnavailable:
+        st.session_state["live_notice"] = ("Not started: the queue is unavailable — try again later.", ":material/cloud_off:")
+    else:
+        st.session_state.pop("live_rows", None)
+        st.session_state["live_notice"] = (f"“{topic}” starts as soon as a worker is free.", ":material/play_arrow:")
 
 
 def recently_cancelled(conn: psycopg.Connection, shown: set[uuid.UUID]) -> list[LiveRequest]:
@@ -140,22 +160,46 @@ def start_text(request: LiveRequest, zone: dt.tzinfo) -> str:
     return f":material/schedule: Was due at {local} — waiting for a worker to pick it up"
 
 
+def next_attempt_text(request: LiveRequest, zone: dt.tzinfo) -> str:
+    assert request.next_attempt_at is not None
+    local = f"{request.next_attempt_at.astimezone(zone):%Y-%m-%d %H:%M:%S %Z}"
+    wait = (request.next_attempt_at - dt.datetime.now(dt.timezone.utc)).total_seconds()
+    return f":material/replay: Waiting to retry: next attempt at {local} — in {duration(wait)}"
+
+
+def offer_actions(request: LiveRequest, topic: str, column) -> None:
+    """Cancel (Discard for a request that has not started), and Run now for one waiting for later."""
+    if request.status not in ACTIVE_STATUSES or not may_act_on(current_user(), request):
+        return
+    # Cancelling cannot be undone: it asks first.
+    if request.status == "scheduled":
+        with column.popover("Discard", icon=":material/delete:"):
+            st.markdown(f"Discard “{topic}”? It will not run; this cannot be undone.")
+            st.button("Yes, discard it", key=f"cancel_{request.id}", type="primary", on_click=cancel,
+                      args=(request.id, topic, True))
+    else:
+        with column.popover("Cancel", icon=":material/cancel:"):
+            st.markdown(f"Cancel “{topic}”? A running job stops at once; this cannot be undone.")
+            st.button("Yes, cancel it", key=f"cancel_{request.id}", type="primary", on_click=cancel, args=(request.id, topic))
+    if request.waits_for_later:
+        column.button("Run now", key=f"run_now_{request.id}", icon=":material/play_arrow:", on_click=run_now,
+                      args=(request.id, topic), help="Start it as soon as a worker is free instead of at its time.")
+
+
 def show_request(request: LiveRequest, zone: dt.tzinfo, typical: dict[str, float]) -> None:
     topic = escape_markdown(str(request.input.get("topic", "")))
     with st.container(border=True):
-        head, who, action = st.columns([6, 3, 1], vertical_alignment="center")
+        head, who, action = st.columns([6, 3, 2], vertical_alignment="center")
         head.markdown(f"{status_badge(request.status)} **{topic}**")
         kind = JOB_KINDS[request.kind].label if request.kind in JOB_KINDS else request.kind
         who.caption(f"{escape_markdown(request.requested_by)} · {escape_markdown(kind)} · submitted {request.created_at.astimezone(zone):%H:%M:%S}")
-        if request.status in ACTIVE_STATUSES and may_act_on(current_user(), request):
-            # Cancelling cannot be undone: it asks first.
-            with action.popover("Cancel", icon=":material/cancel:"):
-                st.markdown(f"Cancel “{topic}”? A running job stops at once; this cannot be undone.")
-                st.button("Yes, cancel it", key=f"cancel_{request.id}", type="primary", on_click=cancel, args=(request.id, topic))
+        offer_actions(request, topic, action)
         if note := paused_note(request):
             st.warning(note)
         if request.status == "scheduled":
             st.caption(start_text(request, zone))
+        elif request.next_attempt_at is not None and request.status == "queued":
+            st.caption(next_attempt_text(request, zone))
         elif request.status in ACTIVE_STATUSES:
             st.progress(request.progress / 100, text=progress_text(request, typical))
         else:

@@ -40,7 +40,7 @@ from queue_tasks.submit import JOB_KINDS
 
 __all__ = [
     "RETRYABLE_STATUSES", "ActionForbidden", "ActionRefused", "RequestNotFound", "BulkOutcome", "cancel_request", "cancel_requests", "job_manager_for",
-    "retry_request", "retry_requests",
+    "retry_request", "retry_requests", "run_request_now", "discard_finished_requests",
 ]
 
 logger = logging.getLogger("inkwell.jobs")
@@ -148,6 +148,42 @@ def _retry(conn: psycopg.Connection, manager: JobManager, request_id: uuid.UUID 
         audit(conn, "request.retried", "request", request.id,
               {"kind": request.kind, "job_id": new_job_id, "previous_job_id": request.job_id})
     logger.info("request %s: retried on new job %s (was job %s)", request.id, new_job_id, request.job_id)
+
+
+def run_request_now(conn: psycopg.Connection, request_id: uuid.UUID | str) -> None:
+    """Start a scheduled request, or one waiting to retry, as soon as a worker is free instead of at
+    its time (migration 0131: under the same row-level security as cancel and retry, audited)."""
+    try:
+        with database_errors_as_unavailable(), conn.transaction():
+            request = _lock_request(conn, request_id, "run")
+            job_id = conn.execute(QUERIES["run_request_now"], {"request_id": request.id}).fetchone()[0]
+    except psycopg.errors.InsufficientPrivilege as refused:
+        raise ActionForbidden(refused.diag.message_primary or "You may not run this request now.") from None
+    if job_id is None:
+        raise ActionRefused(f"This request is {request.status} and not waiting for a later time: there is nothing to bring forward.")
+    logger.info("request %s job %s: run now on request", request.id, job_id)
+
+
+def discard_finished_requests(
+    conn: psycopg.Connection,
+    *,
+    request_ids: Iterable[uuid.UUID] | None = None,
+    finished_before: dt.datetime | None = None,
+) -> int:
+    """Clear finished requests (succeeded, failed, cancelled) out of the console's lists: the given
+    ones, or those finished before a time, or both conditions together; unfinished ones are left
+    alone. Nothing is deleted: analysts' views keep them until the retention rules remove them
+    (migration 0132). Operators and admins only (the database checks it), audited. How many."""
+    ids = None if request_ids is None else [str(request_id) for request_id in request_ids]
+    try:
+        with database_errors_as_unavailable(), conn.transaction():
+            discarded = conn.execute(
+                QUERIES["discard_finished_requests"], {"request_ids": ids, "finished_before": finished_before}
+            ).fetchone()[0]
+    except psycopg.errors.InsufficientPrivilege as refused:
+        raise ActionForbidden(refused.diag.message_primary or "You may not discard requests.") from None
+    logger.info("%d finished request(s) discarded from the console's lists", discarded)
+    return discarded
 
 
 def _job_status(conn: psycopg.Connection, job_id: int) -> str | None:

@@ -9,13 +9,19 @@ priority, then age, SKIP LOCKED, job locks.
 
 Procrastinate's worker acts on any `abort_job_requested` notification, and any database login can
 send one. Here a notification is passed on only when the job row says its abort was requested.
+
+A worker also records where it runs (host, process id, concurrency) when it registers, and the jobs
+it ended since it started with each heartbeat (migration 0130), for the Workers and queues page.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
+import socket
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from procrastinate import jobs
 from procrastinate.manager import JobManager, NotificationCallback
@@ -25,12 +31,50 @@ from db.queries import QUERIES
 logger = logging.getLogger("inkwell.jobs")
 
 
+@dataclass
+class JobsEnded:
+    """Jobs a worker ended since it started: succeeded, failed for good, handed back for a retry."""
+
+    succeeded: int = 0
+    failed: int = 0
+    retried: int = 0
+
+
 class PauseAwareJobManager(JobManager):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         # Jobs their task ended itself, in the transaction that stored what it produced (runner.py):
         # the worker's own ending of them afterwards is skipped.
         self._ended_by_task: set[int] = set()
+        # Set by the app when it builds its worker (procrastinate_app.py), recorded at registration.
+        self.worker_concurrency = 1
+        self.jobs_ended = JobsEnded()
+        self._jobs_ended_written = JobsEnded()
+
+    async def register_worker(self) -> int:
+        row = await self.connector.execute_query_one_async(
+            query=QUERIES["register_worker_with_details"],
+            host=socket.gethostname(), pid=os.getpid(), concurrency=self.worker_concurrency,
+        )
+        return row["worker_id"]
+
+    async def update_heartbeat(self, worker_id: int) -> None:
+        # The counts ride along with the heartbeat: no write per job, at most one heartbeat late.
+        if self.jobs_ended == self._jobs_ended_written:
+            await super().update_heartbeat(worker_id)
+            return
+        counts = JobsEnded(**vars(self.jobs_ended))
+        await self.connector.execute_query_async(
+            query=QUERIES["beat_with_job_counts"], worker_id=worker_id,
+            succeeded=counts.succeeded, failed=counts.failed, retried=counts.retried,
+        )
+        self._jobs_ended_written = counts
+
+    def _count_ended(self, status: jobs.Status) -> None:
+        if status == jobs.Status.SUCCEEDED:
+            self.jobs_ended.succeeded += 1
+        elif status == jobs.Status.FAILED:
+            self.jobs_ended.failed += 1
 
     def ended_by_task(self, job: jobs.Job) -> None:
         self._ended_by_task.add(job.id)
@@ -50,9 +94,12 @@ class PauseAwareJobManager(JobManager):
     async def finish_job(self, job: jobs.Job, status: jobs.Status, delete_job: bool) -> bool:
         if job.id in self._ended_by_task:
             self._ended_by_task.discard(job.id)
+            self._count_ended(status)
             return True
         ended = await self._finish_if_owned(job, status, delete_job) is not None
-        if not ended:
+        if ended:
+            self._count_ended(status)
+        else:
             logger.warning("job %s: not ended as %s: it no longer runs under worker %s (re-queued meanwhile)",
                            job.id, status.value, job.worker_id)
         return ended
@@ -67,9 +114,12 @@ class PauseAwareJobManager(JobManager):
     ) -> bool:
         if job.id in self._ended_by_task:
             self._ended_by_task.discard(job.id)
+            self.jobs_ended.retried += 1
             return True
         ended = await self._retry_if_owned(job, retry_at, priority=priority, queue=queue, lock=lock) is not None
-        if not ended:
+        if ended:
+            self.jobs_ended.retried += 1
+        else:
             logger.warning("job %s: not handed back for a retry: it no longer runs under worker %s (re-queued meanwhile)",
                            job.id, job.worker_id)
         return ended

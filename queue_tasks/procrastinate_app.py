@@ -71,6 +71,12 @@ class InkwellApp(App):
         copy.job_manager = OutageTolerantJobManager(connector=connector)
         return copy
 
+    def _worker(self, **kwargs):
+        # The worker registers through the job manager, which records its concurrency (0130).
+        worker = super()._worker(**kwargs)
+        self.job_manager.worker_concurrency = worker.concurrency
+        return worker
+
 
 # Whatever logs in a worker (the SDK, Procrastinate, Inkwell), the model API key is redacted from it.
 install_log_redaction()

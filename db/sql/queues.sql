@@ -73,3 +73,41 @@ SELECT status::text FROM procrastinate_jobs WHERE id = %(job_id)s
 -- queue_pauses --
 -- The paused queues, with who paused them and when.
 SELECT queue_name, paused_by, paused_at FROM inkwell.queue_pauses ORDER BY queue_name
+
+-- register_worker_with_details --
+-- Procrastinate's registration of a starting worker, with where it runs and its concurrency (migration 0130).
+INSERT INTO inkwell.worker_details (worker_id, host, pid, concurrency)
+SELECT worker_id, %(host)s, %(pid)s, %(concurrency)s FROM procrastinate_register_worker_v1()
+RETURNING worker_id
+
+-- beat_with_job_counts --
+-- Procrastinate's heartbeat of a worker, and the jobs it ended since it started, in one statement.
+WITH beat AS (SELECT procrastinate_update_heartbeat_v1(%(worker_id)s))
+UPDATE inkwell.worker_details
+   SET jobs_succeeded = %(succeeded)s, jobs_failed = %(failed)s, jobs_retried = %(retried)s
+ WHERE worker_id = %(worker_id)s AND EXISTS (SELECT FROM beat)
+
+-- worker_details --
+-- Every registered worker: heartbeat, where it runs, since when, jobs it ended; NULL details for a
+-- worker that registered without them (an older Inkwell, Procrastinate's own CLI on another app).
+SELECT workers.id,
+       workers.last_heartbeat,
+       now() - workers.last_heartbeat > make_interval(secs => %(stale_after_seconds)s) AS is_stale,
+       details.host, details.pid, details.concurrency, details.started_at,
+       now() - details.started_at AS uptime,
+       coalesce(details.jobs_succeeded, 0) AS jobs_succeeded,
+       coalesce(details.jobs_failed, 0) AS jobs_failed,
+       coalesce(details.jobs_retried, 0) AS jobs_retried
+  FROM procrastinate_workers AS workers
+  LEFT JOIN inkwell.worker_details AS details ON details.worker_id = workers.id
+ ORDER BY workers.id
+
+-- jobs_running_on_workers --
+-- The jobs each worker runs now, with their request when they have one (walks the index of running jobs' workers).
+SELECT jobs.worker_id, jobs.id AS job_id, jobs.task_name, jobs.queue_name,
+       requests.id AS request_id, requests.kind, requests.input ->> 'topic' AS topic,
+       requests.progress, requests.started_at
+  FROM procrastinate_jobs AS jobs
+  LEFT JOIN inkwell.requests AS requests ON requests.job_id = jobs.id
+ WHERE jobs.worker_id IS NOT NULL AND jobs.status = 'doing'
+ ORDER BY jobs.worker_id, jobs.id

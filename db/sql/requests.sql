@@ -45,8 +45,8 @@ RETURNING id, job_id
 SELECT * FROM inkwell.requests WHERE id = %(request_id)s
 
 -- list_recent_requests --
--- The newest requests first, for the home page.
-SELECT * FROM inkwell.requests ORDER BY created_at DESC, id DESC LIMIT %(limit)s
+-- The newest requests first, for the home page; not the discarded ones (migration 0132).
+SELECT * FROM inkwell.requests WHERE discarded_at IS NULL ORDER BY created_at DESC, id DESC LIMIT %(limit)s
 
 -- record_progress --
 -- A running job reports how far it got: written only by the job the request is linked to, while it
@@ -86,3 +86,11 @@ UPDATE inkwell.requests
 -- fair_share_priority --
 -- The priority new jobs of a submission of this many requests get (migration 0045), for a job deferred outside insert_requests_with_jobs.
 SELECT inkwell.fair_share_priority(%(new_requests)s, %(requested_by)s)
+
+-- run_request_now --
+-- Make a request waiting for a later time (scheduled, or waiting to retry) due now (migration 0131); its job id, or NULL.
+SELECT inkwell.run_request_now(%(request_id)s) AS job_id
+
+-- discard_finished_requests --
+-- Clear finished requests out of the console's lists, selected ones or those finished before a time (migration 0132); how many.
+SELECT inkwell.discard_finished_requests(%(request_ids)s::uuid[], %(finished_before)s::timestamptz) AS discarded
