@@ -10,6 +10,7 @@ import pydantic
 import streamlit as st
 
 from console_ui import (
+    FAVICON,
     browser_zone,
     can_submit,
     console_navigation,
@@ -253,6 +254,7 @@ def home() -> None:
         overview()
 
 
-st.set_page_config(page_title="Inkwell", page_icon=":material/edit_note:", layout="wide")
+# Before the navigation: the tab keeps this icon on every page (the pages set none).
+st.set_page_config(page_title="Inkwell", page_icon=FAVICON, layout="wide")
 # The pages the signed-in role may use, Home first; before sign-in, the sign-in form alone.
 console_navigation(home).run()

@@ -17,6 +17,7 @@ import logging
 import re
 import time
 from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pandas as pd
@@ -705,6 +706,10 @@ def show_price(kind: str) -> None:
 
 
 # --- navigation ---
+
+# The browser tab's icon, set once by app.py: a page's own icon would make the browser fetch a
+# Material Symbols picture from fonts.gstatic.com, and an offline install asks the internet for nothing.
+FAVICON = Path(__file__).resolve().parent / "static" / "inkwell.svg"
 
 # Every page but Home, in the order of the sidebar, with who may use it (None: every signed-in role).
 # Each page checks its roles again itself (page_header), and the database enforces them.

@@ -64,7 +64,7 @@ def queue_requests(kind: str, requests: Sequence[pydantic.BaseModel], *, refused
     st.page_link("pages/2_Live.py", label="Watch progress on the Live page", icon=":material/monitoring:")
 
 
-st.set_page_config(page_title="Submit · Inkwell", page_icon=":material/edit_note:", layout="wide")
+st.set_page_config(page_title="Submit · Inkwell", layout="wide")
 page_header("Submit", roles=SUBMITTERS)
 st.caption("Each request becomes a background job. Queue one, or many at once; now or later.")
 

@@ -220,7 +220,7 @@ def live_requests(filters: LiveFilters) -> None:
         show_request(request, zone, typical)
 
 
-st.set_page_config(page_title="Live · Inkwell", page_icon=":material/monitoring:", layout="wide")
+st.set_page_config(page_title="Live · Inkwell", layout="wide")
 page_header("Live")
 show_model_outage()
 st.caption("Requests waiting or running, newest first. The list keeps itself current.")

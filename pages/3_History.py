@@ -602,7 +602,7 @@ def reload_when_database_is_back() -> None:
 
 # --- the page ---
 
-st.set_page_config(page_title="History · Inkwell", page_icon=":material/history:", layout="wide")
+st.set_page_config(page_title="History · Inkwell", layout="wide")
 user = page_header("History")
 st.caption("Every request once it has ended, newest first. Open one to see what happened; retry what failed.")
 show_notice()

@@ -104,7 +104,7 @@ def queues_and_workers() -> None:
     show_workers(workers)
 
 
-st.set_page_config(page_title="Workers and queues · Inkwell", page_icon=":material/engineering:", layout="wide")
+st.set_page_config(page_title="Workers and queues · Inkwell", layout="wide")
 user = page_header("Workers and queues", roles=(*QUEUE_RUNNERS, "analyst"))
 show_model_outage()
 st.caption(

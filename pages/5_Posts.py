@@ -20,7 +20,7 @@ from console_ui import (
 from db.connection import QueueUnavailable
 from db.posts import Post, get_post, get_post_image, list_posts
 
-st.set_page_config(page_title="Posts · Inkwell", page_icon=":material/article:", layout="wide")
+st.set_page_config(page_title="Posts · Inkwell", layout="wide")
 page_header("Posts")
 st.caption("Blog posts saved by blog-post requests (auto-save). Drafts unless the request asked to publish.")
 

@@ -258,7 +258,7 @@ def batch_view(batch_id: uuid.UUID) -> None:
     show_entity_content(rows)
 
 
-st.set_page_config(page_title="Site builds · Inkwell", page_icon=":material/web:", layout="wide")
+st.set_page_config(page_title="Site builds · Inkwell", layout="wide")
 user = page_header("Site builds")
 st.caption("Each build runs one job per route × section. Start one on the Submit page (kind “Site build”).")
 # New builds and their sections' states appear by themselves; the chosen build stays chosen (by id).

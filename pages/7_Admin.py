@@ -327,7 +327,7 @@ def details_text(details: object) -> str:
 
 # --- the page ---
 
-st.set_page_config(page_title="Admin · Inkwell", page_icon=":material/admin_panel_settings:", layout="wide")
+st.set_page_config(page_title="Admin · Inkwell", layout="wide")
 user = page_header("Admin", roles=AUDIT_READERS)
 show_notice()
 if user.role == "admin":

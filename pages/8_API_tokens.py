@@ -14,7 +14,7 @@ from db.webhooks import webhook_secret
 
 NEW_TOKEN_KEY = "api_token_just_made"
 
-st.set_page_config(page_title="API tokens · Inkwell", page_icon=":material/key:", layout="wide")
+st.set_page_config(page_title="API tokens · Inkwell", layout="wide")
 user = page_header("API tokens")
 st.caption(
     "A token lets your own site or app call Inkwell's HTTP API as you, with your role: send it as "
