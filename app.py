@@ -5,13 +5,13 @@ throughput, wait and run times, failures and workers."""
 
 from __future__ import annotations
 
+import altair as alt
 import pandas as pd
 import pydantic
 import streamlit as st
 
 from console_ui import (
     FAVICON,
-    browser_zone,
     can_submit,
     console_navigation,
     current_user,
@@ -31,6 +31,17 @@ from console_ui import (
     status_badge,
 )
 from console_kinds import show_result
+from console_time import (
+    AXIS_DAY_AND_HOUR,
+    AXIS_MINUTES,
+    CHART_TOOLTIP,
+    ago,
+    browser_zone,
+    chart_wall_clock,
+    exact_here,
+    in_viewer_zone,
+    time_column,
+)
 from db.connection import QueueUnavailable
 from db.overview import FinishedInInterval, OverviewFigures, WaitAndRunTimes, overview_figures
 from db.requests import ACTIVE_STATUSES, TERMINAL_STATUSES, GenerationRequest, list_recent_requests
@@ -82,7 +93,7 @@ def show_request(request: GenerationRequest) -> None:
         head, when = st.columns([5, 2])
         topic = escape_markdown(str(request.input.get("topic", "")))
         head.markdown(f"{status_badge(request.status)} **{topic}**")
-        when.caption(f"{escape_markdown(request.requested_by)} · {request.created_at.astimezone(browser_zone()):%Y-%m-%d %H:%M:%S}")
+        when.caption(f"{escape_markdown(request.requested_by)} · {ago(request.created_at)}", help=exact_here(request.created_at))
         if note := paused_note(request):
             st.warning(note)
         if request.status in ("queued", "scheduled", "running"):
@@ -165,22 +176,44 @@ def show_queue_depth(figures: OverviewFigures) -> None:
     st.caption("Pause or resume a queue on the Workers and queues page.")
 
 
-def throughput_frame(intervals: list[FinishedInInterval]) -> pd.DataFrame:
-    return pd.DataFrame(
-        {"Succeeded": [i.succeeded for i in intervals], "Failed": [i.failed for i in intervals]},
-        index=pd.Index([i.interval_start.astimezone(browser_zone()) for i in intervals], name="Finished"),
+def throughput_chart(intervals: list[FinishedInInterval], per: str, axis_format: str) -> alt.Chart:
+    """Succeeded and failed per interval, stacked; the time axis in the viewer's zone, 24-hour."""
+    frame = pd.DataFrame(
+        {
+            "Finished": chart_wall_clock([i.interval_start for i in intervals], browser_zone()) * 2,
+            "Outcome": ["Succeeded"] * len(intervals) + ["Failed"] * len(intervals),
+            "Requests": [i.succeeded for i in intervals] + [i.failed for i in intervals],
+        }
+    )
+    return (
+        alt.Chart(frame)
+        .mark_bar()
+        .encode(
+            x=alt.X(f"{per}(Finished):T", title=None, axis=alt.Axis(format=axis_format, labelAngle=0)),
+            y=alt.Y("Requests:Q", title="Requests", axis=alt.Axis(tickMinStep=1, format="d")),
+            color=alt.Color("Outcome:N", scale=alt.Scale(domain=["Succeeded", "Failed"], range=["#2e7d32", "#c62828"]),
+                            legend=alt.Legend(title=None, orient="top")),
+            tooltip=[
+                alt.Tooltip(f"{per}(Finished):T", title="From", format=CHART_TOOLTIP),
+                alt.Tooltip("Outcome:N"),
+                alt.Tooltip("Requests:Q"),
+            ],
+        )
     )
 
 
 def show_throughput(figures: OverviewFigures) -> None:
     st.subheader("Finished requests")
     per_minute, per_hour = st.tabs(["Last hour, per minute", "Last day, per hour"])
-    colours = ["#2e7d32", "#c62828"]
-    for tab, intervals, when in ((per_minute, figures.finished_per_minute, "hour"), (per_hour, figures.finished_per_hour, "day")):
+    charts = (
+        (per_minute, figures.finished_per_minute, "hour", "yearmonthdatehoursminutes", AXIS_MINUTES),
+        (per_hour, figures.finished_per_hour, "day", "yearmonthdatehours", AXIS_DAY_AND_HOUR),
+    )
+    for tab, intervals, when, per, axis_format in charts:
         if not any(i.succeeded or i.failed for i in intervals):
             tab.caption(f"No request has finished in the last {when}.")  # an empty chart reads as broken
         else:
-            tab.bar_chart(throughput_frame(intervals), color=colours)
+            tab.altair_chart(throughput_chart(intervals, per, axis_format), width="stretch")
 
 
 def seconds(value: float | None) -> str:
@@ -212,11 +245,11 @@ def show_failures(figures: OverviewFigures) -> None:
         {
             "Error code": [f.error_code for f in figures.failures],
             "Failures": [f.failures for f in figures.failures],
-            "Last failed": [f.last_failed_at.astimezone(browser_zone()) for f in figures.failures],
+            "Last failed": [in_viewer_zone(f.last_failed_at) for f in figures.failures],
             "Latest message": [f.latest_message or "" for f in figures.failures],
         }
     )
-    st.dataframe(frame, hide_index=True)
+    st.dataframe(frame, hide_index=True, column_config={"Last failed": time_column()})
     st.caption("Find and retry them on the History page (status: failed).")
 
 

@@ -26,6 +26,7 @@ from console_ui import (
     status_badge,
 )
 from console_kinds.partial import show_partial_answer
+from console_time import ago, clock_and_relative, exact_here
 from db.connection import QueueUnavailable
 from db.live import (
     LiveFilters,
@@ -133,11 +134,10 @@ def start_text(request: LiveRequest, zone: dt.tzinfo) -> str:
     starts = request.scheduled_at
     if starts is None:
         return "Scheduled"
-    local = f"{starts.astimezone(zone):%Y-%m-%d %H:%M:%S %Z}"
-    wait = (starts - dt.datetime.now(dt.timezone.utc)).total_seconds()
-    if wait > 0:
-        return f":material/schedule: Starts at {local} — starts in {duration(wait)}"
-    return f":material/schedule: Was due at {local} — waiting for a worker to pick it up"
+    now = dt.datetime.now(dt.timezone.utc)
+    if starts > now:
+        return f":material/schedule: Starts at {clock_and_relative(starts, zone, now)}"
+    return f":material/schedule: Was due at {clock_and_relative(starts, zone, now)} — waiting for a worker to pick it up"
 
 
 def show_request(request: LiveRequest, zone: dt.tzinfo, typical: dict[str, float]) -> None:
@@ -146,7 +146,8 @@ def show_request(request: LiveRequest, zone: dt.tzinfo, typical: dict[str, float
         head, who, action = st.columns([6, 3, 1], vertical_alignment="center")
         head.markdown(f"{status_badge(request.status)} **{topic}**")
         kind = JOB_KINDS[request.kind].label if request.kind in JOB_KINDS else request.kind
-        who.caption(f"{escape_markdown(request.requested_by)} · {escape_markdown(kind)} · submitted {request.created_at.astimezone(zone):%H:%M:%S}")
+        who.caption(f"{escape_markdown(request.requested_by)} · {escape_markdown(kind)} · submitted {ago(request.created_at)}",
+                    help=exact_here(request.created_at))
         if request.status in ACTIVE_STATUSES and may_act_on(current_user(), request):
             # Cancelling cannot be undone: it asks first.
             with action.popover("Cancel", icon=":material/cancel:"):

@@ -7,6 +7,7 @@ import uuid
 import streamlit as st
 
 from console_kinds.blog_post import safe_markdown
+from console_time import in_viewer_zone, time_column
 from console_ui import (
     can_submit,
     current_user,
@@ -92,13 +93,13 @@ rows = [
         "Status": p.status,
         "Words": p.word_count,
         "Image": image_state(p.image_status, p.has_image),
-        "Saved": p.created_at,
+        "Saved": in_viewer_zone(p.created_at),
     }
     for p in posts
 ]
 table_key = posts_table_key(posts)
 picked = st.dataframe(rows, key=table_key, hide_index=True, on_select="rerun", selection_mode="single-row",
-                      column_config={"Saved": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm")})
+                      column_config={"Saved": time_column()})
 selected = picked.selection.rows if picked else []
 if selected:
     st.query_params["post"] = str(posts[selected[0]].id)  # the open post's own link

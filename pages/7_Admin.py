@@ -10,10 +10,10 @@ import pandas as pd
 import psycopg
 import streamlit as st
 
+from console_time import in_viewer_zone, time_column
 from console_ui import (
     AUDIT_READERS,
     ROLE_LABELS,
-    browser_zone,
     current_user,
     database,
     escape_markdown,
@@ -299,11 +299,10 @@ def audit_log() -> None:
     if not entries:
         st.info("Nothing recorded yet.", icon=":material/receipt_long:")
         return
-    zone = browser_zone()
     st.dataframe(
         pd.DataFrame(
             {
-                "When": [e["at"].astimezone(zone) for e in entries],
+                "When": [in_viewer_zone(e["at"]) for e in entries],
                 "Who": [e["actor_name"] for e in entries],
                 "Organization": [e["organization_name"] or "" for e in entries],
                 "Action": [e["action"] for e in entries],
@@ -312,7 +311,7 @@ def audit_log() -> None:
             }
         ),
         hide_index=True,
-        column_config={"When": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm:ss")},
+        column_config={"When": time_column()},
     )
     st.caption(f"The newest {AUDIT_ROWS:,} entries: who submitted, cancelled, retried, paused, changed roles or credits.")
 
