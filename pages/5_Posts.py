@@ -7,7 +7,7 @@ import uuid
 import streamlit as st
 
 from console_kinds.blog_post import safe_markdown
-from console_time import in_viewer_zone, time_column
+from console_time import in_viewer_zone, time_column, when_here
 from console_ui import (
     can_submit,
     current_user,
@@ -39,7 +39,7 @@ def show_post(post: Post) -> None:
     st.caption(
         f"{'Draft' if post.status == 'draft' else 'Published'} · {post.word_count:,} words"
         + (f" · {escape_markdown(post.organization)}" if post.organization else "")
-        + f" · saved {post.created_at:%Y-%m-%d %H:%M} UTC"
+        + f" · saved {when_here(post.created_at)}"
     )
     st.markdown(f"**Meta description:** {escape_markdown(post.meta_description)}")
     chain, image_link = st.columns(2)

@@ -77,15 +77,19 @@ def test_historys_table_holds_the_viewers_times_and_its_header_names_the_zone(co
 
 
 def test_the_audit_log_and_the_posts_list_are_in_the_viewers_zone(console_as, db, database_url):
-    saved_post(db, database_url)
+    post_id = saved_post(db, database_url)
+    saved = db.execute("SELECT created_at FROM inkwell.posts WHERE id = %s", (post_id,)).fetchone()[0]
     admin = in_kolkata(console_as("admin", "pages/7_Admin.py")).run()
-    posts = in_kolkata(console_as(page="pages/5_Posts.py")).run()
+    posts = in_kolkata(console_as(page="pages/5_Posts.py"))
+    posts.query_params["post"] = str(post_id)
+    posts.run()
 
     assert not admin.exception and not posts.exception
     assert {str(when.tz) for when in column_values(admin, "When")} == {KOLKATA}
     assert "Asia/Kolkata (IST)" in column_help(admin, "When")
     assert {str(saved.tz) for saved in column_values(posts, "Saved")} == {KOLKATA}
     assert "Asia/Kolkata (IST)" in column_help(posts, "Saved")
+    assert any(f"saved {saved.astimezone(IST):%H:%M} (" in c.value for c in posts.caption), [c.value for c in posts.caption]
 
 
 def test_live_gives_a_scheduled_start_as_the_viewers_clock_time_and_how_soon(console_as, db):
