@@ -130,7 +130,7 @@ def chart_wall_clock(instants: list[dt.datetime], zone: dt.tzinfo) -> list[dt.da
 # --- on the page (these read the viewer's zone from Streamlit) ---
 
 
-def now() -> dt.datetime:
+def utc_now() -> dt.datetime:
     return dt.datetime.now(UTC)
 
 
@@ -150,7 +150,7 @@ def time_column(label: str | None = None, *, milliseconds: bool = False) -> Colu
 
 def ago(at: dt.datetime) -> str:
     """ "3 min ago" / "in 5 min" for the viewer (pair it with `exact_here` in a tooltip)."""
-    return relative(at, now(), browser_zone())
+    return relative(at, utc_now(), browser_zone())
 
 
 def exact_here(at: dt.datetime) -> str:
@@ -160,10 +160,10 @@ def exact_here(at: dt.datetime) -> str:
 
 def when_here(at: dt.datetime) -> str:
     """ "14:02 (3 min ago)" in the viewer's zone, for a sentence."""
-    return clock_and_relative(at, browser_zone(), now())
+    return clock_and_relative(at, browser_zone(), utc_now())
 
 
 def clock_here(at: dt.datetime) -> str:
     """ "14:02" or "3 Dec 14:02" in the viewer's zone: for a label that names a thing (a selector's
     option, an expander), which a relative time would change under the reader's eyes."""
-    return clock(at, browser_zone(), now())
+    return clock(at, browser_zone(), utc_now())
