@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import time
 
+import altair as alt
 import pandas as pd
 import pydantic
 import streamlit as st
 
 from console_ui import (
+    FAVICON,
     SIGNED_IN_KEY,
-    browser_zone,
     can_submit,
     change_counters,
     console_navigation,
@@ -34,6 +35,17 @@ from console_ui import (
     status_badge,
 )
 from console_kinds import show_result
+from console_time import (
+    AXIS_DAY_AND_HOUR,
+    AXIS_MINUTES,
+    CHART_TOOLTIP,
+    ago,
+    browser_zone,
+    chart_wall_clock,
+    exact_here,
+    in_viewer_zone,
+    time_column,
+)
 from db.connection import QueueUnavailable
 from db.live import NavCounts, nav_counts
 from db.overview import FinishedInInterval, OverviewFigures, WaitAndRunTimes, overview_figures
@@ -86,7 +98,7 @@ def show_request(request: GenerationRequest) -> None:
         head, when = st.columns([5, 2])
         topic = escape_markdown(str(request.input.get("topic", "")))
         head.markdown(f"{status_badge(request.status)} **{topic}**")
-        when.caption(f"{escape_markdown(request.requested_by)} · {request.created_at.astimezone(browser_zone()):%Y-%m-%d %H:%M:%S}")
+        when.caption(f"{escape_markdown(request.requested_by)} · {ago(request.created_at)}", help=exact_here(request.created_at))
         if note := paused_note(request):
             st.warning(note)
         if request.status in ("queued", "scheduled", "running"):
@@ -169,22 +181,44 @@ def show_queue_depth(figures: OverviewFigures) -> None:
     st.caption("Pause or resume a queue on the Workers and queues page.")
 
 
-def throughput_frame(intervals: list[FinishedInInterval]) -> pd.DataFrame:
-    return pd.DataFrame(
-        {"Succeeded": [i.succeeded for i in intervals], "Failed": [i.failed for i in intervals]},
-        index=pd.Index([i.interval_start.astimezone(browser_zone()) for i in intervals], name="Finished"),
+def throughput_chart(intervals: list[FinishedInInterval], per: str, axis_format: str) -> alt.Chart:
+    """Succeeded and failed per interval, stacked; the time axis in the viewer's zone, 24-hour."""
+    frame = pd.DataFrame(
+        {
+            "Finished": chart_wall_clock([i.interval_start for i in intervals], browser_zone()) * 2,
+            "Outcome": ["Succeeded"] * len(intervals) + ["Failed"] * len(intervals),
+            "Requests": [i.succeeded for i in intervals] + [i.failed for i in intervals],
+        }
+    )
+    return (
+        alt.Chart(frame)
+        .mark_bar()
+        .encode(
+            x=alt.X(f"{per}(Finished):T", title=None, axis=alt.Axis(format=axis_format, labelAngle=0)),
+            y=alt.Y("Requests:Q", title="Requests", axis=alt.Axis(tickMinStep=1, format="d")),
+            color=alt.Color("Outcome:N", scale=alt.Scale(domain=["Succeeded", "Failed"], range=["#2e7d32", "#c62828"]),
+                            legend=alt.Legend(title=None, orient="top")),
+            tooltip=[
+                alt.Tooltip(f"{per}(Finished):T", title="From", format=CHART_TOOLTIP),
+                alt.Tooltip("Outcome:N"),
+                alt.Tooltip("Requests:Q"),
+            ],
+        )
     )
 
 
 def show_throughput(figures: OverviewFigures) -> None:
     st.subheader("Finished requests")
     per_minute, per_hour = st.tabs(["Last hour, per minute", "Last day, per hour"])
-    colours = ["#2e7d32", "#c62828"]
-    for tab, intervals, when in ((per_minute, figures.finished_per_minute, "hour"), (per_hour, figures.finished_per_hour, "day")):
+    charts = (
+        (per_minute, figures.finished_per_minute, "hour", "yearmonthdatehoursminutes", AXIS_MINUTES),
+        (per_hour, figures.finished_per_hour, "day", "yearmonthdatehours", AXIS_DAY_AND_HOUR),
+    )
+    for tab, intervals, when, per, axis_format in charts:
         if not any(i.succeeded or i.failed for i in intervals):
             tab.caption(f"No request has finished in the last {when}.")  # an empty chart reads as broken
         else:
-            tab.bar_chart(throughput_frame(intervals), color=colours)
+            tab.altair_chart(throughput_chart(intervals, per, axis_format), width="stretch")
 
 
 def seconds(value: float | None) -> str:
@@ -216,11 +250,11 @@ def show_failures(figures: OverviewFigures) -> None:
         {
             "Error code": [f.error_code for f in figures.failures],
             "Failures": [f.failures for f in figures.failures],
-            "Last failed": [f.last_failed_at.astimezone(browser_zone()) for f in figures.failures],
+            "Last failed": [in_viewer_zone(f.last_failed_at) for f in figures.failures],
             "Latest message": [f.latest_message or "" for f in figures.failures],
         }
     )
-    st.dataframe(frame, hide_index=True)
+    st.dataframe(frame, hide_index=True, column_config={"Last failed": time_column()})
     st.caption("Find and retry them on the History page (status: failed).")
 
 
@@ -258,55 +292,9 @@ def home() -> None:
         overview()
 
 
-# --- counts beside Live and History in the navigation ---
-
-NAV_COUNTS_CHECK_SECONDS = 2.0
-# Failures of the last hour age out without any change: counted again at least this often.
-NAV_COUNTS_MAX_AGE_SECONDS = 30
-# However busy the queue, new counts rerun the page at most this often.
-NAV_RERUN_MIN_SECONDS = 5.0
-
-
-@st.cache_data(ttl=NAV_COUNTS_MAX_AGE_SECONDS, show_spinner=False, max_entries=1000)
-def load_nav_counts(database_url: str, viewer_id: int, status_changes: int) -> NavCounts:
-    """Counted again only when a request changed status (migration 0090's counter) or the counts
-    are NAV_COUNTS_MAX_AGE_SECONDS old; per viewer (row-level security decides what they count)."""
-    with database() as conn:
-        return nav_counts(conn)
-
-
-def current_nav_counts() -> NavCounts | None:
-    user = st.session_state.get(SIGNED_IN_KEY)
-    if user is None:
-        return None
-    try:
-        return load_nav_counts(get_settings().database_url, user.id, change_counters().request_status)
-    except QueueUnavailable:
-        return None
-
-
-def nav_titles(counts: NavCounts | None) -> dict[str, str]:
-    if counts is None:
-        return {}
-    titles = {}
-    if live := [f"{count:,} {what}" for count, what in ((counts.running, "running"), (counts.queued, "queued")) if count]:
-        titles["pages/2_Live.py"] = " · ".join(["Live", *live])
-    if counts.failed_last_hour:
-        titles["pages/3_History.py"] = f"History · {counts.failed_last_hour:,} failed in 1 h"
-    return titles
-
-
-@st.fragment(run_every=NAV_COUNTS_CHECK_SECONDS)
-def keep_nav_counts_current(shown: NavCounts | None) -> None:
-    """Runs the page again when the counts beside the navigation changed (filters, selections and
-    the scroll position stay)."""
-    if time.monotonic() - st.session_state.get("nav_counts_shown_at", 0.0) < NAV_RERUN_MIN_SECONDS:
-        return
-    if current_nav_counts() != shown:
-        st.rerun(scope="app")
-
-
-st.set_page_config(page_title="Inkwell", page_icon=":material/edit_note:", layout="wide")
+    FAVICON,
+    SIGNED_IN_KEY,
+    browser_zone,
 # The pages the signed-in role may use, Home first; before sign-in, the sign-in form alone.
 counts = current_nav_counts()
 page = console_navigation(home, titles=nav_titles(counts))

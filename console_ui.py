@@ -17,7 +17,7 @@ import logging
 import re
 import time
 from collections.abc import Callable, Iterator, Mapping
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from pathlib import Path
 
 import pandas as pd
 import psycopg
@@ -29,6 +29,15 @@ from streamlit.navigation.page import StreamlitPage
 from procrastinate.manager import JobManager
 
 from console_sessions import ADOPT_PATH, COOKIE_NAME, HANDOFFS, cookies_available
+from console_time import (  # browser_zone: imported from here by the pages too
+    SkippedLocalTime,
+    aware_from_wall_clock,
+    browser_zone,
+    in_viewer_zone,
+    time_column,
+    when_here,
+    zone_label,
+)
 from db.changes import ChangeCounters, Topic, read_change_counters
 from db.connection import QueueUnavailable, console_connection, open_pool
 from db.credits import TOP_UP_HINT, kind_costs
@@ -469,21 +478,12 @@ def show_model_outage() -> None:
         return  # the page says the queue is unavailable
     if outage is None:
         return
-    since = outage.down_since.astimezone(browser_zone()).strftime("%H:%M")
     st.warning(
-        f"**Model endpoint unreachable since {since} — {plural(outage.waiting, 'request')} waiting.** "
+        f"**Model endpoint unreachable since {when_here(outage.down_since)} — {plural(outage.waiting, 'request')} waiting.** "
         "Workers start no model calls while it is down and try it again now and then; they resume by "
         "themselves when it answers. Waiting spends none of a request's attempts.",
         icon=":material/cloud_off:",
     )
-
-
-def browser_zone() -> dt.tzinfo:
-    """The time zone the browser reports; UTC when it reports none (or one this server does not know)."""
-    try:
-        return ZoneInfo(st.context.timezone or "UTC")
-    except (ZoneInfoNotFoundError, ValueError):
-        return dt.timezone.utc
 
 
 def plural(count: int, noun: str) -> str:
@@ -508,7 +508,8 @@ def choose_start() -> None:
     if choice == START_IN:
         st.number_input("Minutes from now", min_value=1, max_value=MAX_START_IN_MINUTES, step=5, key="start_in_minutes")
     elif choice == START_AT:
-        st.datetime_input(f"Start at ({zone})", key="start_at", step=dt.timedelta(minutes=5))
+        st.datetime_input(f"Start at, your time ({zone_label(zone)})", key="start_at", format="YYYY-MM-DD",
+                          step=dt.timedelta(minutes=5))
 
 
 def chosen_start() -> dt.datetime | None:
@@ -520,7 +521,10 @@ def chosen_start() -> dt.datetime | None:
         return now + dt.timedelta(minutes=st.session_state["start_in_minutes"])
     if choice == START_AT:
         # The picker shows the browser's wall-clock time, without a zone.
-        start = st.session_state["start_at"].replace(tzinfo=browser_zone())
+        try:
+            start = aware_from_wall_clock(st.session_state["start_at"], browser_zone())
+        except SkippedLocalTime as skipped:
+            raise StartRefused(str(skipped)) from skipped
         if start <= now:
             raise StartRefused(f"{start:%Y-%m-%d %H:%M} is in the past: choose a later time, or “{START_NOW}”.")
         return start
@@ -588,7 +592,7 @@ def show_workers(workers: list) -> None:
     frame = pd.DataFrame(
         {
             "Worker": [w.id for w in workers],
-            "Last heartbeat": [w.last_heartbeat.astimezone(browser_zone()) for w in workers],
+            "Last heartbeat": [in_viewer_zone(w.last_heartbeat) for w in workers],
             "Running jobs": [w.running_jobs for w in workers],
             "State": ["stale: no recent heartbeat" if w.is_stale else "alive" for w in workers],
         }
@@ -596,7 +600,7 @@ def show_workers(workers: list) -> None:
     st.dataframe(
         frame,
         hide_index=True,
-        column_config={"Last heartbeat": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm:ss")},
+        column_config={"Last heartbeat": time_column()},
     )
     stale = [w for w in workers if w.is_stale]
     stale_after = get_settings().stalled_worker_seconds
@@ -706,6 +710,10 @@ def show_price(kind: str) -> None:
 
 # --- navigation ---
 
+# The browser tab's icon, set once by app.py: a page's own icon would make the browser fetch a
+# Material Symbols picture from fonts.gstatic.com, and an offline install asks the internet for nothing.
+FAVICON = Path(__file__).resolve().parent / "static" / "inkwell.svg"
+
 # Every page but Home, in the order of the sidebar, with who may use it (None: every signed-in role).
 # Each page checks its roles again itself (page_header), and the database enforces them.
 CONSOLE_PAGES: tuple[tuple[str, tuple[str, ...] | None, str], ...] = (
@@ -764,7 +772,7 @@ def paused_note(request: GenerationRequest | LiveRequest) -> str | None:
         return None
     return (
         f":material/pause_circle: Queue {escape_markdown(pause.queue_name)} paused by {escape_markdown(pause.paused_by)} "
-        f"at {pause.paused_at.astimezone(browser_zone()):%H:%M}: it starts once the queue is resumed (Workers and queues)."
+        f"at {when_here(pause.paused_at)}: it starts once the queue is resumed (Workers and queues)."
     )
 
 _clean_every_typed_text()

@@ -8,7 +8,8 @@ from collections.abc import Callable
 import streamlit as st
 
 from console_kinds.plain_text import as_text
-from console_ui import StartRefused, browser_zone, chosen_start, database, escape_markdown, plural, show_unavailable
+from console_time import when_here
+from console_ui import StartRefused, chosen_start, database, escape_markdown, plural, show_unavailable
 from db.connection import QueueUnavailable
 from db.requests import GenerationRequest
 from queue_tasks.site_build import (
@@ -102,7 +103,7 @@ def submit_build(definition: SiteDefinition, mode: str, only: list[SectionRef] |
         st.error(f"Nothing was queued. {escape_markdown(str(refusal))}")
         return
     skipped = f" {plural(submitted.skipped, 'section')} already had content and were left as they were." if submitted.skipped else ""
-    when = f", to start {start.astimezone(browser_zone()):%Y-%m-%d %H:%M %Z}" if start else ""
+    when = f", to start at {when_here(start)}" if start else ""
     st.success(f"Queued {plural(len(submitted.request_ids), 'section')}{when}.{skipped}", icon=":material/check_circle:")
     # The Site builds page opens on this build next time (its selector may already be drawn on this run).
     st.session_state["site_batch_pending"] = str(submitted.batch_id)

@@ -560,7 +560,8 @@ def audit_entries(
     """The newest audit entries first: all of them for admins and operators, one's own for anyone else.
 
     Each: id, at, actor_user_id, actor_name, action, organization_id, organization_name,
-    target_type, target_id, details. `before` (an aware datetime) pages further back.
+    target_type, target_id, target_name (a user's or an organization's name; None for other
+    targets), details. `before` (an aware datetime) pages further back.
     """
     params = {
         "limit": limit,

@@ -8,11 +8,11 @@ import pydantic
 import streamlit as st
 
 from console_kinds import FORMS_BY_KIND
+from console_time import when_here
 from console_ui import (
     START_IN,
     SUBMITTERS,
     StartRefused,
-    browser_zone,
     choose_start,
     chosen_start,
     current_user,
@@ -58,13 +58,13 @@ def queue_requests(kind: str, requests: Sequence[pydantic.BaseModel], *, refused
         forget_submission(content)
         st.error(f"Nothing was queued. {error}")
         return
-    when = f", to start {start.astimezone(browser_zone()):%Y-%m-%d %H:%M %Z}" if start else ""
+    when = f", to start at {when_here(start)}" if start else ""
     also = f" {plural(refused, 'line')} refused (listed below)." if refused else ""
     st.success(f"Queued {plural(len(requests), 'request')}{when}.{also}", icon=":material/check_circle:")
     st.page_link("pages/2_Live.py", label="Watch progress on the Live page", icon=":material/monitoring:")
 
 
-st.set_page_config(page_title="Submit · Inkwell", page_icon=":material/edit_note:", layout="wide")
+st.set_page_config(page_title="Submit · Inkwell", layout="wide")
 page_header("Submit", roles=SUBMITTERS)
 st.caption("Each request becomes a background job. Queue one, or many at once; now or later.")
 

@@ -28,6 +28,7 @@ from console_ui import (
     status_badge,
 )
 from console_kinds.partial import show_partial_answer
+from console_time import ago, clock_and_relative, exact_here
 from db.connection import QueueUnavailable
 from db.live import (
     LiveFilters,
@@ -153,18 +154,15 @@ def start_text(request: LiveRequest, zone: dt.tzinfo) -> str:
     starts = request.scheduled_at
     if starts is None:
         return "Scheduled"
-    local = f"{starts.astimezone(zone):%Y-%m-%d %H:%M:%S %Z}"
-    wait = (starts - dt.datetime.now(dt.timezone.utc)).total_seconds()
-    if wait > 0:
-        return f":material/schedule: Starts at {local} — starts in {duration(wait)}"
-    return f":material/schedule: Was due at {local} — waiting for a worker to pick it up"
+    now = dt.datetime.now(dt.timezone.utc)
+    if starts > now:
+        return f":material/schedule: Starts at {clock_and_relative(starts, zone, now)}"
+    return f":material/schedule: Was due at {clock_and_relative(starts, zone, now)} — waiting for a worker to pick it up"
 
 
 def next_attempt_text(request: LiveRequest, zone: dt.tzinfo) -> str:
     assert request.next_attempt_at is not None
-    local = f"{request.next_attempt_at.astimezone(zone):%Y-%m-%d %H:%M:%S %Z}"
-    wait = (request.next_attempt_at - dt.datetime.now(dt.timezone.utc)).total_seconds()
-    return f":material/replay: Waiting to retry: next attempt at {local} — in {duration(wait)}"
+    return f":material/replay: Waiting to retry: next attempt at {clock_and_relative(request.next_attempt_at, zone, dt.datetime.now(dt.timezone.utc))}"
 
 
 def offer_actions(request: LiveRequest, topic: str, column) -> None:
@@ -192,7 +190,8 @@ def show_request(request: LiveRequest, zone: dt.tzinfo, typical: dict[str, float
         head, who, action = st.columns([6, 3, 2], vertical_alignment="center")
         head.markdown(f"{status_badge(request.status)} **{topic}**")
         kind = JOB_KINDS[request.kind].label if request.kind in JOB_KINDS else request.kind
-        who.caption(f"{escape_markdown(request.requested_by)} · {escape_markdown(kind)} · submitted {request.created_at.astimezone(zone):%H:%M:%S}")
+        who.caption(f"{escape_markdown(request.requested_by)} · {escape_markdown(kind)} · submitted {ago(request.created_at)}",
+                    help=exact_here(request.created_at))
         offer_actions(request, topic, action)
         if note := paused_note(request):
             st.warning(note)
@@ -264,7 +263,7 @@ def live_requests(filters: LiveFilters) -> None:
         show_request(request, zone, typical)
 
 
-st.set_page_config(page_title="Live · Inkwell", page_icon=":material/monitoring:", layout="wide")
+st.set_page_config(page_title="Live · Inkwell", layout="wide")
 page_header("Live")
 show_model_outage()
 st.caption("Requests waiting or running, newest first. The list keeps itself current.")

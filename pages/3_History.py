@@ -36,6 +36,7 @@ from console_ui import (
     status_badge,
 )
 from console_kinds import show_result
+from console_time import ago, exact_here, in_viewer_zone, time_column
 from db.connection import QueueUnavailable
 from db.people import User
 from db.history import (
@@ -251,25 +252,21 @@ def show_empty_state(filters: HistoryFilter) -> None:
     st.button("Refresh", key="history_refresh_empty", on_click=reload_history, icon=":material/refresh:")
 
 
-def local(at: dt.datetime | None) -> dt.datetime | None:
-    return at.astimezone(browser_zone()) if at else None
-
-
 def history_table(page: HistoryPage) -> list[HistoryRow]:
     """The page as a table; returns the rows the user selected."""
     frame = pd.DataFrame(
         {
-            "Submitted": [local(row.created_at) for row in page.rows],
+            "Submitted": [in_viewer_zone(row.created_at) for row in page.rows],
             "Status": [row.status for row in page.rows],
             "Kind": [JOB_KINDS[row.kind].label if row.kind in JOB_KINDS else row.kind for row in page.rows],
             "Topic": [row.topic or "" for row in page.rows],
             "Requester": [row.requested_by for row in page.rows],
             "Attempts": [row.attempts for row in page.rows],
             "Error": [row.error_code or "" for row in page.rows],
-            "Finished": [local(row.finished_at) for row in page.rows],
+            "Finished": [in_viewer_zone(row.finished_at) for row in page.rows],
         }
     )
-    when = st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm:ss")
+    when = time_column()
     event = st.dataframe(
         frame,
         key=f"history_table_{st.session_state['history_table_version']}",
@@ -509,9 +506,11 @@ def show_timings(request: GenerationRequest) -> None:
     attempts.metric("Attempts", request.attempts)
     waited.metric("Waited", duration(due, request.started_at))
     ran.metric("Ran", duration(request.started_at, request.finished_at))
-    moments = [("Submitted", request.created_at), ("Scheduled for", request.scheduled_at),
+    moments = [("Submitted", request.created_at), ("Due", request.scheduled_at),
                ("First started", request.started_at), ("Finished", request.finished_at)]
-    st.caption(" · ".join(f"{label} {local(at):%Y-%m-%d %H:%M:%S %Z}" for label, at in moments if at is not None))
+    moments = [(label, at) for label, at in moments if at is not None]  # relative here, exact in the tooltip
+    st.caption(" · ".join(f"{label} {ago(at)}" for label, at in moments),
+               help="  \n".join(f"{label}: {exact_here(at)}" for label, at in moments))
 
 
 def show_timeline(events: list[JobEvent]) -> None:
@@ -520,17 +519,17 @@ def show_timeline(events: list[JobEvent]) -> None:
         st.caption("No queue events recorded (old events are deleted with their jobs).")
         return
     frame = pd.DataFrame(
-        {"When": [local(e.at) for e in events], "Event": [e.type for e in events], "Job": [e.job_id for e in events]}
+        {"When": [in_viewer_zone(e.at) for e in events], "Event": [e.type for e in events], "Job": [e.job_id for e in events]}
     )
     st.dataframe(frame, key="history_timeline", hide_index=True,
-                 column_config={"When": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm:ss.SSS")})
+                 column_config={"When": time_column(milliseconds=True)})
 
 
 def show_webhook_deliveries(deliveries: list[DeliveryAttempt]) -> None:
     """Each attempt to POST this request's final status to its callback URL (HTTP API webhooks)."""
     st.markdown("**Webhook deliveries**")
     frame = pd.DataFrame({
-        "When": [local(d.attempted_at) for d in deliveries],
+        "When": [in_viewer_zone(d.attempted_at) for d in deliveries],
         "Attempt": [d.attempt for d in deliveries],
         "URL": [d.url for d in deliveries],
         "Answer": [d.status_code for d in deliveries],
@@ -539,7 +538,7 @@ def show_webhook_deliveries(deliveries: list[DeliveryAttempt]) -> None:
         "Message": [d.webhook_id for d in deliveries],
     })
     st.dataframe(frame, key="history_webhook_deliveries", hide_index=True,
-                 column_config={"When": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm:ss")})
+                 column_config={"When": time_column()})
 
 
 def request_actions(request: GenerationRequest) -> None:
@@ -602,7 +601,7 @@ def reload_when_database_is_back() -> None:
 
 # --- the page ---
 
-st.set_page_config(page_title="History · Inkwell", page_icon=":material/history:", layout="wide")
+st.set_page_config(page_title="History · Inkwell", layout="wide")
 user = page_header("History")
 st.caption("Every request once it has ended, newest first. Open one to see what happened; retry what failed.")
 show_notice()

@@ -9,9 +9,9 @@ import datetime as dt
 import pandas as pd
 import streamlit as st
 
+from console_time import ago, exact_here
 from console_ui import (
     QUEUE_RUNNERS,
-    browser_zone,
     current_user,
     database,
     escape_markdown,
@@ -122,8 +122,8 @@ def show_queue(queue: QueueSummary) -> None:
         name, waiting, scheduled, running, failed, action = st.columns([3, 1, 1, 1, 1, 2])
         name.markdown(f"**{escape_markdown(queue.queue_name)}**")
         if queue.is_paused:
-            since = queue.paused_at.astimezone(browser_zone())
-            name.caption(f":orange[Paused] by {escape_markdown(queue.paused_by or '')} at {since:%Y-%m-%d %H:%M:%S %Z}")
+            name.caption(f":orange[Paused] by {escape_markdown(queue.paused_by or '')} {ago(queue.paused_at)}",
+                         help=exact_here(queue.paused_at))
         waiting.metric("Waiting", f"{queue.waiting:,}")
         scheduled.metric("Scheduled", f"{queue.scheduled:,}")
         running.metric("Running", f"{queue.running:,}")
@@ -231,7 +231,7 @@ def queues_and_workers() -> None:
     show_workers(workers)
 
 
-st.set_page_config(page_title="Workers and queues · Inkwell", page_icon=":material/engineering:", layout="wide")
+st.set_page_config(page_title="Workers and queues · Inkwell", layout="wide")
 user = page_header("Workers and queues", roles=(*QUEUE_RUNNERS, "analyst"))
 show_model_outage()
 st.caption(

@@ -7,6 +7,7 @@ import uuid
 import streamlit as st
 
 from console_kinds.blog_post import safe_markdown
+from console_time import in_viewer_zone, time_column, when_here
 from console_ui import (
     can_submit,
     current_user,
@@ -20,7 +21,7 @@ from console_ui import (
 from db.connection import QueueUnavailable
 from db.posts import Post, get_post, get_post_image, list_posts
 
-st.set_page_config(page_title="Posts · Inkwell", page_icon=":material/article:", layout="wide")
+st.set_page_config(page_title="Posts · Inkwell", layout="wide")
 page_header("Posts")
 st.caption("Blog posts saved by blog-post requests (auto-save). Drafts unless the request asked to publish.")
 
@@ -38,7 +39,7 @@ def show_post(post: Post) -> None:
     st.caption(
         f"{'Draft' if post.status == 'draft' else 'Published'} · {post.word_count:,} words"
         + (f" · {escape_markdown(post.organization)}" if post.organization else "")
-        + f" · saved {post.created_at:%Y-%m-%d %H:%M} UTC"
+        + f" · saved {when_here(post.created_at)}"
     )
     st.markdown(f"**Meta description:** {escape_markdown(post.meta_description)}")
     chain, image_link = st.columns(2)
@@ -92,13 +93,13 @@ rows = [
         "Status": p.status,
         "Words": p.word_count,
         "Image": image_state(p.image_status, p.has_image),
-        "Saved": p.created_at,
+        "Saved": in_viewer_zone(p.created_at),
     }
     for p in posts
 ]
 table_key = posts_table_key(posts)
 picked = st.dataframe(rows, key=table_key, hide_index=True, on_select="rerun", selection_mode="single-row",
-                      column_config={"Saved": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm")})
+                      column_config={"Saved": time_column()})
 selected = picked.selection.rows if picked else []
 if selected:
     st.query_params["post"] = str(posts[selected[0]].id)  # the open post's own link

@@ -8,8 +8,8 @@ import uuid
 import streamlit as st
 
 from console_kinds.site_build import show_content, submit_build
+from console_time import clock_here
 from console_ui import (
-    browser_zone,
     can_submit,
     current_user,
     database,
@@ -78,7 +78,6 @@ def start_promotion(batch_id: uuid.UUID, action: str) -> None:
 
 
 def choose_batch(batches: list[sites.SiteBatchSummary]) -> sites.SiteBatchSummary | None:
-    zone = browser_zone()
     by_id = {str(b.id): b for b in batches}
     if pending := st.session_state.pop("site_batch_pending", None):
         st.session_state["site_batch"] = pending
@@ -101,7 +100,7 @@ def choose_batch(batches: list[sites.SiteBatchSummary]) -> sites.SiteBatchSummar
         list(by_id),
         # No live counts here: the selector is drawn once per page run, the build view below refreshes itself.
         format_func=lambda i: f"{by_id[i].site_name} · {plural(by_id[i].total, 'section')} · {MODE_LABELS[by_id[i].mode].split(':')[0]} · "
-        f"{by_id[i].requested_by} · {by_id[i].created_at.astimezone(zone):%Y-%m-%d %H:%M}",
+        f"{by_id[i].requested_by} · {clock_here(by_id[i].created_at)}",
         key="site_batch",
     )
     # The address opens the chosen build directly: bookmark it or send it to a colleague.
@@ -196,11 +195,10 @@ def show_promotions(conn, batch: sites.SiteBatchSummary) -> None:
     if not promotions:
         return
     st.subheader("Promotions and rollbacks")
-    zone = browser_zone()
     for p in promotions:
         with st.expander(
             f"{ACTION_LABELS.get(p.action, p.action)} · {p.status} · {p.done} done, {p.skipped} skipped, {p.failed} failed · "
-            f"{p.requested_by} · {p.created_at.astimezone(zone):%Y-%m-%d %H:%M}"
+            f"{p.requested_by} · {clock_here(p.created_at)}"
         ):
             st.dataframe(
                 [{"Route": e.route, "Section": e.section, "Status": e.status, "Detail": e.message or ""}
@@ -258,7 +256,7 @@ def batch_view(batch_id: uuid.UUID) -> None:
     show_entity_content(rows)
 
 
-st.set_page_config(page_title="Site builds · Inkwell", page_icon=":material/web:", layout="wide")
+st.set_page_config(page_title="Site builds · Inkwell", layout="wide")
 user = page_header("Site builds")
 st.caption("Each build runs one job per route × section. Start one on the Submit page (kind “Site build”).")
 # New builds and their sections' states appear by themselves; the chosen build stays chosen (by id).

@@ -10,10 +10,10 @@ import pandas as pd
 import psycopg
 import streamlit as st
 
+from console_time import in_viewer_zone, time_column
 from console_ui import (
     AUDIT_READERS,
     ROLE_LABELS,
-    browser_zone,
     current_user,
     database,
     escape_markdown,
@@ -299,35 +299,54 @@ def audit_log() -> None:
     if not entries:
         st.info("Nothing recorded yet.", icon=":material/receipt_long:")
         return
-    zone = browser_zone()
     st.dataframe(
         pd.DataFrame(
             {
-                "When": [e["at"].astimezone(zone) for e in entries],
+                "When": [in_viewer_zone(e["at"]) for e in entries],
                 "Who": [e["actor_name"] for e in entries],
                 "Organization": [e["organization_name"] or "" for e in entries],
-                "Action": [e["action"] for e in entries],
-                "Target": [f"{e['target_type'] or ''} {e['target_id'] or ''}".strip() for e in entries],
+                "Action": [words(e["action"]) for e in entries],
+                "Target": [target_words(e) for e in entries],
                 "Details": [details_text(e["details"]) for e in entries],
             }
         ),
         hide_index=True,
-        column_config={"When": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm:ss")},
+        column_config={"When": time_column()},
     )
     st.caption(f"The newest {AUDIT_ROWS:,} entries: who submitted, cancelled, retried, paused, changed roles or credits.")
 
 
-def details_text(details: object) -> str:
-    if not details:
+# What an audit entry's target is called, in words (the database's name in the left column).
+TARGET_WORDS = {"session": "API token", "site_batch": "site build", "site_promotion": "promotion"}
+
+
+def words(code: str) -> str:
+    """A code in words: "user.role_changed" → "user role changed", "api_token" → "API token"."""
+    return code.replace(".", " ").replace("_", " ").replace("api token", "API token")
+
+
+def target_words(entry: dict) -> str:
+    """ "user edna", "organization Acme", "queue bulk", "request 1f2a…": a name where there is one."""
+    if not entry["target_type"]:
         return ""
+    kind = TARGET_WORDS.get(entry["target_type"], words(entry["target_type"]))
+    return f"{kind} {entry['target_name'] or entry['target_id'] or ''}".strip()
+
+
+def details_text(details: object) -> str:
+    """An entry's details in words: no Python dicts or lists on screen, no empty fields."""
     if isinstance(details, dict):
-        return ", ".join(f"{k}: {v}" for k, v in details.items())
-    return str(details)
+        return ", ".join(f"{words(str(k))}: {details_text(v)}" for k, v in details.items() if v not in (None, "", [], {}))
+    if isinstance(details, list):
+        return ", ".join(details_text(v) for v in details)
+    if isinstance(details, bool):
+        return "yes" if details else "no"
+    return "" if details is None else str(details)
 
 
 # --- the page ---
 
-st.set_page_config(page_title="Admin · Inkwell", page_icon=":material/admin_panel_settings:", layout="wide")
+st.set_page_config(page_title="Admin · Inkwell", layout="wide")
 user = page_header("Admin", roles=AUDIT_READERS)
 show_notice()
 if user.role == "admin":

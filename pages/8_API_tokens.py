@@ -7,6 +7,7 @@ import datetime as dt
 
 import streamlit as st
 
+from console_time import ago, browser_zone, exact_here
 from console_ui import api_docs_url, database, escape_markdown, page_header, show_unavailable
 from db.api_tokens import create_token, list_tokens, revoke_token
 from db.connection import QueueUnavailable
@@ -14,7 +15,7 @@ from db.webhooks import webhook_secret
 
 NEW_TOKEN_KEY = "api_token_just_made"
 
-st.set_page_config(page_title="API tokens · Inkwell", page_icon=":material/key:", layout="wide")
+st.set_page_config(page_title="API tokens · Inkwell", layout="wide")
 user = page_header("API tokens")
 st.caption(
     "A token lets your own site or app call Inkwell's HTTP API as you, with your role: send it as "
@@ -26,7 +27,7 @@ with st.form("new_api_token", clear_on_submit=True):
     expires = st.date_input("Expires (optional)", value=None, key="api_token_expiry",
                             min_value=dt.date.today() + dt.timedelta(days=1))
     if st.form_submit_button("Create token", type="primary", icon=":material/add:"):
-        expires_at = dt.datetime.combine(expires, dt.time(), dt.timezone.utc) if expires else None
+        expires_at = dt.datetime.combine(expires, dt.time(), browser_zone()) if expires else None  # the viewer's midnight
         try:
             with database() as conn:
                 st.session_state[NEW_TOKEN_KEY] = (name.strip(), create_token(conn, user, name, expires_at))
@@ -56,9 +57,16 @@ for token in tokens:
     columns = st.columns([3, 2, 2, 2, 1])
     owner = f" · {escape_markdown(token.username)}" if token.user_id != user.id else ""
     columns[0].markdown(f"**{escape_markdown(token.name or '(unnamed)')}**{owner} · {state}")
-    columns[1].caption(f"created {token.created_at:%Y-%m-%d %H:%M} UTC")
-    columns[2].caption(f"last used {token.last_used_at:%Y-%m-%d %H:%M} UTC" if token.last_used_at else "never used")
-    columns[3].caption(f"expires {token.expires_at:%Y-%m-%d}" if token.expires_at else "no expiry")
+    columns[1].caption(f"created {ago(token.created_at)}", help=exact_here(token.created_at))
+    if token.last_used_at:
+        columns[2].caption(f"last used {ago(token.last_used_at)}", help=exact_here(token.last_used_at))
+    else:
+        columns[2].caption("never used")
+    if token.expires_at:
+        ended = "expired" if token.expires_at <= now else "expires"
+        columns[3].caption(f"{ended} {ago(token.expires_at)}", help=exact_here(token.expires_at))
+    else:
+        columns[3].caption("no expiry")
     if live and columns[4].button("Revoke", key=f"revoke_token_{token.id}", icon=":material/block:"):
         try:
             with database() as conn:

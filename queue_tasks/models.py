@@ -143,6 +143,10 @@ class TitlesResult(BaseModel):
 MAX_PROBLEMS_SHOWN = 10
 
 
+# pydantic's number bounds in words (its own: "Input should be less than or equal to 20").
+BOUND_WORDS = {"less_than_equal": "at most", "less_than": "less than", "greater_than_equal": "at least", "greater_than": "more than"}
+
+
 def describe_validation_error(error: Exception) -> str:
     """A message a person can act on, naming each field that is wrong."""
     from pydantic import ValidationError
@@ -166,6 +170,20 @@ def describe_validation_error(error: Exception) -> str:
             message = str(item["ctx"]["error"])  # our own message, without pydantic's "Value error, "
         elif item["type"] == "too_few_visible_characters":
             message = f"{message} (spaces and invisible characters do not count)"
+        elif item["type"] in BOUND_WORDS:
+            limit = next(v for k, v in item["ctx"].items() if k in ("le", "lt", "ge", "gt"))
+            message = f"must be {BOUND_WORDS[item['type']]} {limit}"
+        elif item["type"] in ("int_type", "int_parsing", "int_from_float"):
+            message = "must be a whole number"
+        elif item["type"] in ("float_type", "float_parsing"):
+            message = "must be a number"
+        elif item["type"] in ("string_type", "string_unicode"):
+            message = "must be text"
+        elif item["type"] in ("bool_type", "bool_parsing"):
+            message = "must be yes or no"
+        else:
+            # pydantic's other wordings ("Input should be 'hero' or 'text'") read well enough as "must be …".
+            message = message.replace("Input should be", "must be", 1)
         parts.append(f"{field}: {message}")
     if len(problems) > MAX_PROBLEMS_SHOWN:
         # A file with 30,000 bad entries must not give a message of a megabyte.

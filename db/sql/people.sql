@@ -122,7 +122,7 @@ SELECT inkwell.audit(%(action)s, %(target_type)s, %(target_id)s, %(details)s)
 -- audit_entries --
 -- The newest audit entries the acting user may read, optionally narrowed, before a point in time.
 SELECT a.id, a.at, a.actor_user_id, a.actor_name, a.action, a.organization_id, o.name AS organization_name,
-       a.target_type, a.target_id, a.details
+       a.target_type, a.target_id, inkwell.audit_target_name(a.id) AS target_name, a.details
   FROM inkwell.audit_log AS a
   LEFT JOIN inkwell.organizations AS o ON o.id = a.organization_id
  WHERE (%(action)s::text IS NULL OR a.action = %(action)s::text)

@@ -153,6 +153,6 @@ def test_a_site_build_answers_its_build_and_section_jobs_which_run(api_server, c
             assert done["kind"] == "site-section" and done["result"]["data"]
         refused = client.post("/api/v1/jobs/site-build", json={**definition, "routes": [{"path": "/", "sections": [{"template": "carousel"}]}]})
         assert refused.status_code == 422 and refused.json()["error"]["code"] == "invalid_site_definition"
-        assert refused.json()["error"]["message"].startswith("routes.0.sections.0.template: Input should be 'hero'")
+        assert refused.json()["error"]["message"].startswith("routes.0.sections.0.template: must be 'hero'")
         later = client.post("/api/v1/jobs/site-build", json={**definition, "scheduledAt": "2999-01-01T00:00:00Z"})
         assert all(client.get(f"/api/v1/jobs/{j}/status").json()["status"] == "scheduled" for j in later.json()["jobIds"])

@@ -3,10 +3,12 @@ endpoint is down, hold the jobs back, probe with back-off and resume by themselv
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 
 import pytest
 
+from console_time import clock
 from db.requests import get_request
 from queue_tasks.models import TitlesInput
 from queue_tasks.submit import submit_requests
@@ -48,14 +50,15 @@ def test_an_outage_longer_than_every_retry_fails_nothing_and_costs_no_attempts(d
 @pytest.mark.parametrize("page", PAGES)
 def test_the_console_shows_the_outage_on_home_live_and_workers(console_as, db, page):
     submit_requests(db, "titles", [TitlesInput(topic=f"bike commuting {i}") for i in range(3)], requested_by="ana")
-    db.execute("UPDATE inkwell.model_endpoint SET down_since = '2026-12-04 14:02:00+00', failures_in_row = 3, "
-               "next_probe_at = now() + interval '1 minute', last_error = 'model_unreachable'")
+    down_since = db.execute("UPDATE inkwell.model_endpoint SET down_since = now() - interval '3 minutes', failures_in_row = 3, "
+                            "next_probe_at = now() + interval '1 minute', last_error = 'model_unreachable' "
+                            "RETURNING down_since").fetchone()[0]
 
     at = (console_as() if page == "app.py" else console_as(page=page)).run()
 
     assert not at.exception
     banners = [w.value for w in at.warning if "Model endpoint unreachable" in w.value]
-    assert banners == ["**Model endpoint unreachable since 14:02 — 3 requests waiting.** "
+    assert banners == [f"**Model endpoint unreachable since {clock(down_since, dt.timezone.utc, dt.datetime.now(dt.timezone.utc))} (3 min ago) — 3 requests waiting.** "
                        "Workers start no model calls while it is down and try it again now and then; they resume by "
                        "themselves when it answers. Waiting spends none of a request's attempts."]
 

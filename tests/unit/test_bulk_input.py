@@ -76,8 +76,8 @@ def test_count_out_of_range_is_reported_on_its_line():
     batch = parse_titles_csv(b"topic,count\ncomposting at home,5\nurban beekeeping,21\nwinter gardening,many\n")
     assert [r.topic for r in batch.requests] == ["composting at home"]
     assert [(r.line, r.reason) for r in batch.refused] == [
-        (3, "count: Input should be less than or equal to 20"),
-        (4, "count: Input should be a valid integer"),
+        (3, "count: must be at most 20"),
+        (4, "count: must be a whole number"),
     ]
 
 
