@@ -292,9 +292,56 @@ def home() -> None:
         overview()
 
 
-    FAVICON,
-    SIGNED_IN_KEY,
-    browser_zone,
+# --- counts beside Live and History in the navigation ---
+
+NAV_COUNTS_CHECK_SECONDS = 2.0
+# Failures of the last hour age out without any change: counted again at least this often.
+NAV_COUNTS_MAX_AGE_SECONDS = 30
+# However busy the queue, new counts rerun the page at most this often.
+NAV_RERUN_MIN_SECONDS = 5.0
+
+
+@st.cache_data(ttl=NAV_COUNTS_MAX_AGE_SECONDS, show_spinner=False, max_entries=1000)
+def load_nav_counts(database_url: str, viewer_id: int, status_changes: int) -> NavCounts:
+    """Counted again only when a request changed status (migration 0090's counter) or the counts
+    are NAV_COUNTS_MAX_AGE_SECONDS old; per viewer (row-level security decides what they count)."""
+    with database() as conn:
+        return nav_counts(conn)
+
+
+def current_nav_counts() -> NavCounts | None:
+    user = st.session_state.get(SIGNED_IN_KEY)
+    if user is None:
+        return None
+    try:
+        return load_nav_counts(get_settings().database_url, user.id, change_counters().request_status)
+    except QueueUnavailable:
+        return None
+
+
+def nav_titles(counts: NavCounts | None) -> dict[str, str]:
+    if counts is None:
+        return {}
+    titles = {}
+    if live := [f"{count:,} {what}" for count, what in ((counts.running, "running"), (counts.queued, "queued")) if count]:
+        titles["pages/2_Live.py"] = " · ".join(["Live", *live])
+    if counts.failed_last_hour:
+        titles["pages/3_History.py"] = f"History · {counts.failed_last_hour:,} failed in 1 h"
+    return titles
+
+
+@st.fragment(run_every=NAV_COUNTS_CHECK_SECONDS)
+def keep_nav_counts_current(shown: NavCounts | None) -> None:
+    """Runs the page again when the counts beside the navigation changed (filters, selections and
+    the scroll position stay)."""
+    if time.monotonic() - st.session_state.get("nav_counts_shown_at", 0.0) < NAV_RERUN_MIN_SECONDS:
+        return
+    if current_nav_counts() != shown:
+        st.rerun(scope="app")
+
+
+# Before the navigation: the tab keeps this icon on every page (the pages set none).
+st.set_page_config(page_title="Inkwell", page_icon=FAVICON, layout="wide")
 # The pages the signed-in role may use, Home first; before sign-in, the sign-in form alone.
 counts = current_nav_counts()
 page = console_navigation(home, titles=nav_titles(counts))

@@ -9,7 +9,7 @@ import datetime as dt
 import pandas as pd
 import streamlit as st
 
-from console_time import ago, exact_here
+from console_time import ago, exact_here, in_viewer_zone, time_column
 from console_ui import (
     QUEUE_RUNNERS,
     current_user,
@@ -173,7 +173,6 @@ def show_workers(workers: list[WorkerDetail]) -> None:
             icon=":material/engineering:",
         )
         return
-    zone = browser_zone()
     frame = pd.DataFrame(
         {
             "Worker": [w.id for w in workers],
@@ -185,14 +184,14 @@ def show_workers(workers: list[WorkerDetail]) -> None:
             "Succeeded": [w.jobs_succeeded for w in workers],
             "Failed": [w.jobs_failed for w in workers],
             "Retried": [w.jobs_retried for w in workers],
-            "Last heartbeat": [w.last_heartbeat.astimezone(zone) for w in workers],
+            "Last heartbeat": [in_viewer_zone(w.last_heartbeat) for w in workers],
             "State": ["stale: no recent heartbeat" if w.is_stale else "alive" for w in workers],
         }
     )
     st.dataframe(
         frame,
         hide_index=True,
-        column_config={"Last heartbeat": st.column_config.DatetimeColumn(format="HH:mm:ss")},
+        column_config={"Last heartbeat": time_column()},
     )
     stale_after = get_settings().stalled_worker_seconds
     st.caption(
