@@ -92,3 +92,14 @@ def test_the_blog_post_form_clears_its_text_after_a_submit_and_keeps_its_options
     assert (at.text_input(key="blog_topic").value, at.text_input(key="blog_organization").value) == ("", "")
     assert at.checkbox(key="blog_visuals").value is True
     assert topics(db) == ["composting in small apartments"]
+
+
+def test_homes_titles_form_clears_after_a_submit(console_as, db):
+    at = console_as("editor").run()
+    at.text_area(key="home_topic").input("composting in small apartments")
+    at.text_input(key="home_tone").input("friendly")
+    at.button(key="FormSubmitter:titles_form-Request titles").click().run()
+    assert not at.exception
+    assert any("Queued: titles for “composting in small apartments”" in s.value for s in at.success)
+    assert (at.text_area(key="home_topic").value, at.text_input(key="home_tone").value) == ("", "")
+    assert topics(db) == ["composting in small apartments"]
