@@ -81,8 +81,10 @@ def show_promotion_result(request: GenerationRequest) -> None:
     )
 
 
-def submit_build(definition: SiteDefinition, mode: str, only: list[SectionRef] | None = None) -> None:
-    """Queue a build (or a regeneration) and say what happened."""
+def submit_build(definition: SiteDefinition, mode: str, only: list[SectionRef] | None = None, *,
+                 empty_the_form: bool = False) -> None:
+    """Queue a build (or a regeneration) and say what happened. With `empty_the_form` (the Submit
+    page's form), a queued build empties the form: the page runs again to draw it empty."""
     requester = st.session_state.get("requester", "").strip()
     if not requester:
         st.warning("Enter your name in the sidebar first, so your builds can be found later. Nothing was queued.")
@@ -104,9 +106,17 @@ def submit_build(definition: SiteDefinition, mode: str, only: list[SectionRef] |
         return
     skipped = f" {plural(submitted.skipped, 'section')} already had content and were left as they were." if submitted.skipped else ""
     when = f", to start {start.astimezone(browser_zone()):%Y-%m-%d %H:%M %Z}" if start else ""
-    st.success(f"Queued {plural(len(submitted.request_ids), 'section')}{when}.{skipped}", icon=":material/check_circle:")
+    message = f"Queued {plural(len(submitted.request_ids), 'section')}{when}.{skipped}"
     # The Site builds page opens on this build next time (its selector may already be drawn on this run).
     st.session_state["site_batch_pending"] = str(submitted.batch_id)
+    if empty_the_form:
+        st.session_state["site_form_queued"] = message
+        st.rerun()
+    show_queued(message)
+
+
+def show_queued(message: str) -> None:
+    st.success(message, icon=":material/check_circle:")
     st.page_link(SITE_BUILDS_PAGE, label="Watch the build on the Site builds page", icon=":material/web:")
 
 
@@ -176,6 +186,13 @@ def use_the_example() -> None:
 
 
 def form_builder() -> None:
+    if queued := st.session_state.pop("site_form_queued", None):
+        # Queued on the run before: the form starts again empty (its widgets are not drawn yet).
+        for key in ("site_form_name", "form_business_type", "form_audience", "form_voice"):
+            st.session_state[key] = ""
+        st.session_state.pop("site_form_rows", None)
+        st.session_state["site_form_version"] = st.session_state.get("site_form_version", 0) + 1
+        show_queued(queued)
     st.session_state.setdefault("site_form_rows", [{"route": "/", "template": "hero", "name": ""}])
     st.button("Use this example", key="site_form_example", icon=":material/auto_fix_high:", on_click=use_the_example,
               help="Fills the form with the example definition (Acme Bakery): its business, pages and sections.")
@@ -209,7 +226,7 @@ def form_builder() -> None:
     except SiteDefinitionError as refusal:
         st.error(f"Nothing was queued. {escape_markdown(str(refusal))}")
         return
-    submit_build(definition, mode)
+    submit_build(definition, mode, empty_the_form=True)
 
 
 def forms(queue_requests: QueueRequests) -> None:

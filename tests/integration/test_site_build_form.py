@@ -52,3 +52,14 @@ def test_use_this_example_fills_the_form_and_builds_the_example_site(console_as,
     assert "Queued 4 sections." in texts(at.success)
     [batch] = sites.list_batches(db)
     assert (batch.site_name, batch.total) == ("Acme Bakery", 4)
+    assert (at.text_input(key="site_form_name").value, at.text_input(key="form_business_type").value) == ("", ""), \
+        "queued: the form empties"
+    assert at.dataframe[0].value[["route", "template"]].values.tolist() == [["/", "hero"]]
+
+
+def test_a_refused_form_build_keeps_what_was_typed(console_as, db):
+    at = site_build_forms(console_as)
+    at.text_input(key="site_form_name").input("Acme Bakery")
+    at.button(key="site_form_submit").click().run()
+    assert "must be at least 2 characters" in texts(at.error)
+    assert at.text_input(key="site_form_name").value == "Acme Bakery"
