@@ -4,6 +4,7 @@ offered on the Posts page only where they can work; deleting a post keeps the re
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import uuid
 
 import psycopg
@@ -37,7 +38,9 @@ def post_by(db, database_url, user, *, title: str = "Composting indoors", with_i
                 outline=[], body_markdown=BODY, word_count=6, organization=None, status="draft",
             )
 
-    post_id = asyncio.run(save()).id
+    # In its own thread: a browser test's Playwright already runs an event loop in this one.
+    with concurrent.futures.ThreadPoolExecutor(1) as thread:
+        post_id = thread.submit(asyncio.run, save()).result().id
     if with_image:
         image = PostImageInput(topic=title, post_id=post_id, parent_request_id=request_id, description="a bin")
         [image_id] = submit_requests(db, "post_image", [image], requested_by="worker")
