@@ -63,15 +63,15 @@ class QuietPeriodicTasks(logging.Filter):
     """Drops Procrastinate's routine lines (deferred, starting, succeeded) about the app's periodic
     tasks: the stalled-job check runs every 15 s, and three INFO lines a run buried everything else
     in a worker's log. The tasks log themselves when they find something; their warnings and errors,
-    and every line about other jobs, stay."""
+    every line about other jobs, and everything at --log-level debug stay."""
 
     def __init__(self, app: App):
         super().__init__()
         self.app = app
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if record.levelno >= logging.WARNING:
-            return True
+        if record.levelno >= logging.WARNING or logging.getLogger(record.name).isEnabledFor(logging.DEBUG):
+            return True  # a worker started with --log-level debug asked for every line
         job = getattr(record, "job", None)  # Procrastinate's `extra`: the job's log context
         task_name = job.get("task_name") if isinstance(job, dict) else None
         return task_name is None or task_name not in {name for name, _ in self.app.periodic_registry.periodic_tasks}

@@ -39,3 +39,10 @@ def test_a_worker_logs_a_titles_job_but_not_the_routine_runs_of_the_stalled_job_
     about_the_check = [line for line in log.splitlines() if STALLED_CHECK in line]
     assert len(about_the_check) == 1 and "Registering task" in about_the_check[0], about_the_check
     assert "Stopped worker" in log, "the worker's own lines stay"
+
+
+def test_a_worker_at_debug_level_still_logs_every_run_of_the_check(db, start_worker):
+    worker = start_worker(extra_env={"INKWELL_STALLED_CHECK_SECONDS": "1", "PROCRASTINATE_LOG_LEVEL": "debug"})
+    wait_for(lambda: checks_run(db) >= 2, timeout=30, message="two runs of the stalled-job check")
+    worker.stop()
+    assert f"Starting job {STALLED_CHECK}[" in worker.log, "asked for every line, the operator gets them"
