@@ -89,15 +89,17 @@ def queue_requests(
 
 
 def show_what_was_queued() -> None:
-    """The outcome of the submit that ran the page again, once."""
-    if notice := st.session_state.pop(NOTICE_KEY, None):
-        message, refused, left_in_form, cleaned = notice
-        st.success(message, icon=":material/check_circle:")
-        for note in cleaned:
-            st.warning(note, icon=":material/cleaning_services:")
-        st.page_link("pages/2_Live.py", label="Watch progress on the Live page", icon=":material/monitoring:")
-        if refused:
-            show_refused_lines(refused, left_in_form=left_in_form)
+    """The outcome of the submit that ran the page again, once. Drawn in a container that is there
+    on every run: the page's elements keep their places, so the browser keeps the form's tab open."""
+    with st.container():
+        if notice := st.session_state.pop(NOTICE_KEY, None):
+            message, refused, left_in_form, cleaned = notice
+            st.success(message, icon=":material/check_circle:")
+            for note in cleaned:
+                st.warning(note, icon=":material/cleaning_services:")
+            st.page_link("pages/2_Live.py", label="Watch progress on the Live page", icon=":material/monitoring:")
+            if refused:
+                show_refused_lines(refused, left_in_form=left_in_form)
 
 
 st.set_page_config(page_title="Submit · Inkwell", page_icon=":material/edit_note:", layout="wide")
