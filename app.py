@@ -60,6 +60,10 @@ OVERVIEW_REFRESH_SECONDS = 5
 
 
 def request_titles() -> None:
+    # Queued: the page ran again (below) to draw the form empty; a drawn field cannot be emptied.
+    if queued := st.session_state.pop("home_queued", None):
+        for key in ("home_topic", "home_audience", "home_tone"):
+            st.session_state[key] = ""
     with st.form("titles_form"):
         topic = st.text_area("Topic", placeholder="e.g. composting in small apartments", max_chars=500, key="home_topic")
         left, middle, right = st.columns([2, 2, 1])
@@ -90,7 +94,10 @@ def request_titles() -> None:
                     st.error(str(error))
                 else:
                     st.session_state.pop("home_rows", None)  # listed below at once
-                    st.success(f"Queued: titles for “{escape_markdown(data.topic)}”. Progress shows below.")
+                    st.session_state["home_queued"] = f"Queued: titles for “{escape_markdown(data.topic)}”. Progress shows below."
+                    st.rerun()
+    if queued:
+        st.success(queued)
 
 
 def show_request(request: GenerationRequest) -> None:

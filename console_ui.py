@@ -80,11 +80,17 @@ def _cleaned_text_widget(widget, *, multiline: bool, bound: bool):
         if notes:
             place = st if bound else args[0]
             label = kwargs.get("label") or (args[0] if bound and args else args[1] if len(args) > 1 else "")
-            place.warning(f"{escape_markdown(str(label))}: {' '.join(notes)}", icon=":material/cleaning_services:")
+            note = f"{escape_markdown(str(label))}: {' '.join(notes)}"
+            place.warning(note, icon=":material/cleaning_services:")
+            # Kept for the Submit page, which says it again after a submit runs the page anew.
+            st.session_state.setdefault(TYPED_TEXT_NOTES_KEY, []).append(note)
         return text
 
     typed.cleans_typed_text = True
     return typed
+
+
+TYPED_TEXT_NOTES_KEY = "typed_text_notes"
 
 
 def _clean_every_typed_text() -> None:

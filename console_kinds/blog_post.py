@@ -94,7 +94,10 @@ def forms(queue_requests: QueueRequests) -> None:
         except pydantic.ValidationError as error:
             st.error(f"Nothing was queued. {escape_markdown(describe_validation_error(error))}")
             return
-        queue_requests(KIND, [data])
+        # Queued: the text fields empty; the options (save, draft, visuals) stay as chosen.
+        queue_requests(KIND, [data], reset=dict.fromkeys(
+            ("blog_topic", "blog_subheader", "blog_business_type", "blog_audience", "blog_voice",
+             "blog_organization", "blog_instructions"), ""))
 
 
 def show_image_result(request: GenerationRequest) -> None:

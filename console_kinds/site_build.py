@@ -12,9 +12,10 @@ from console_time import when_here
 from console_ui import StartRefused, chosen_start, database, escape_markdown, plural, show_unavailable
 from db.connection import QueueUnavailable
 from db.requests import GenerationRequest
+from inkwell_settings import get_settings
 from queue_tasks.site_build import (
     KIND,
-    MAX_DEFINITION_BYTES,
+    MAX_DEFINITION_MEGABYTES,
     MODE_LABELS,
     TEMPLATES,
     BuildRefused,
@@ -81,8 +82,10 @@ def show_promotion_result(request: GenerationRequest) -> None:
     )
 
 
-def submit_build(definition: SiteDefinition, mode: str, only: list[SectionRef] | None = None) -> None:
-    """Queue a build (or a regeneration) and say what happened."""
+def submit_build(definition: SiteDefinition, mode: str, only: list[SectionRef] | None = None, *,
+                 empty_the_form: bool = False) -> None:
+    """Queue a build (or a regeneration) and say what happened. With `empty_the_form` (the Submit
+    page's form), a queued build empties the form: the page runs again to draw it empty."""
     requester = st.session_state.get("requester", "").strip()
     if not requester:
         st.warning("Enter your name in the sidebar first, so your builds can be found later. Nothing was queued.")
@@ -104,9 +107,17 @@ def submit_build(definition: SiteDefinition, mode: str, only: list[SectionRef] |
         return
     skipped = f" {plural(submitted.skipped, 'section')} already had content and were left as they were." if submitted.skipped else ""
     when = f", to start at {when_here(start)}" if start else ""
-    st.success(f"Queued {plural(len(submitted.request_ids), 'section')}{when}.{skipped}", icon=":material/check_circle:")
+    message = f"Queued {plural(len(submitted.request_ids), 'section')}{when}.{skipped}"
     # The Site builds page opens on this build next time (its selector may already be drawn on this run).
     st.session_state["site_batch_pending"] = str(submitted.batch_id)
+    if empty_the_form:
+        st.session_state["site_form_queued"] = message
+        st.rerun()
+    show_queued(message)
+
+
+def show_queued(message: str) -> None:
+    st.success(message, icon=":material/check_circle:")
     st.page_link(SITE_BUILDS_PAGE, label="Watch the build on the Site builds page", icon=":material/web:")
 
 
@@ -126,10 +137,11 @@ def mode_choice(key: str) -> str:
 def upload_form() -> None:
     with st.form("site_upload"):
         upload = st.file_uploader(
-            "Site definition (YAML or JSON)", type=["yaml", "yml", "json"], max_upload_size=1, key="site_file"
+            "Site definition (YAML or JSON)", type=["yaml", "yml", "json"], max_upload_size=MAX_DEFINITION_MEGABYTES,
+            key="site_file",
         )
         st.caption(
-            f"At most {MAX_DEFINITION_BYTES // 1024} KiB; templates: {', '.join(TEMPLATES)}. "
+            f"{size_cap()}; templates: {', '.join(TEMPLATES)}. "
             "Business info in the file is used unless you fill it in below."
         )
         business = business_fields("upload")
@@ -137,6 +149,9 @@ def upload_form() -> None:
         submitted = st.form_submit_button("Build the site", type="primary", key="site_upload_submit")
     with st.expander("Example definition"):
         st.code(EXAMPLE_YAML, language="yaml")
+        st.download_button("Download it", EXAMPLE_YAML, file_name="acme-bakery.yaml", mime="application/yaml",
+                           on_click="ignore", icon=":material/download:", key="site_example_download")
+        st.caption("Or fill the “Build with a form” tab with it: “Use this example” there.")
     if not submitted:
         return
     if upload is None:
@@ -150,8 +165,38 @@ def upload_form() -> None:
     submit_build(definition, mode)
 
 
+def size_cap() -> str:
+    """The caps the validator enforces (queue_tasks/site_build.py), said the same way on both forms."""
+    return f"At most {MAX_DEFINITION_MEGABYTES} MB and {get_settings().max_site_sections:,} sections (routes × sections)"
+
+
+def use_the_example() -> None:
+    """Fills the form with the example definition (a callback: before the form's widgets are drawn)."""
+    example = parse_site_definition(EXAMPLE_YAML, filename="example.yaml")
+    st.session_state["site_form_name"] = example.site
+    st.session_state["form_business_type"] = example.business.business_type
+    st.session_state["form_audience"] = example.business.target_audience
+    st.session_state["form_voice"] = example.business.brand_voice
+    st.session_state["site_form_rows"] = [
+        {"route": route.path, "template": section.template, "name": "" if section.name == section.template else section.name}
+        for route in example.routes
+        for section in route.sections
+    ]
+    # A new table: the old one's edits would otherwise be laid over the example's rows.
+    st.session_state["site_form_version"] = st.session_state.get("site_form_version", 0) + 1
+
+
 def form_builder() -> None:
+    if queued := st.session_state.pop("site_form_queued", None):
+        # Queued on the run before: the form starts again empty (its widgets are not drawn yet).
+        for key in ("site_form_name", "form_business_type", "form_audience", "form_voice"):
+            st.session_state[key] = ""
+        st.session_state.pop("site_form_rows", None)
+        st.session_state["site_form_version"] = st.session_state.get("site_form_version", 0) + 1
+        show_queued(queued)
     st.session_state.setdefault("site_form_rows", [{"route": "/", "template": "hero", "name": ""}])
+    st.button("Use this example", key="site_form_example", icon=":material/auto_fix_high:", on_click=use_the_example,
+              help="Fills the form with the example definition (Acme Bakery): its business, pages and sections.")
     with st.form("site_form"):
         site = st.text_input("Site name", max_chars=120, placeholder="e.g. Acme Bakery", key="site_form_name")
         business = business_fields("form")
@@ -163,8 +208,9 @@ def form_builder() -> None:
                 "template": st.column_config.SelectboxColumn("Template", options=list(TEMPLATES), required=True),
                 "name": st.column_config.TextColumn("Section name (optional)", help="Defaults to the template"),
             },
-            key="site_form_sections",
+            key=f"site_form_sections_{st.session_state.get('site_form_version', 0)}",
         )
+        st.caption(f"{size_cap()}. Rows without a route are skipped.")
         mode = mode_choice("form_mode")
         submitted = st.form_submit_button("Build the site", type="primary", key="site_form_submit")
     if not submitted:
@@ -181,7 +227,7 @@ def form_builder() -> None:
     except SiteDefinitionError as refusal:
         st.error(f"Nothing was queued. {escape_markdown(str(refusal))}")
         return
-    submit_build(definition, mode)
+    submit_build(definition, mode, empty_the_form=True)
 
 
 def forms(queue_requests: QueueRequests) -> None:

@@ -27,14 +27,31 @@ def show_result(request: GenerationRequest) -> None:
         st.caption("No titles in this result.")
 
 
-def show_refused_lines(refused: list[RefusedLine]) -> None:
-    st.warning(f"{plural(len(refused), 'line')} refused — fix them and submit those lines again:")
-    st.dataframe([{"Line": line.line, "Reason": line.reason} for line in refused], hide_index=True)
+def shortened(text: str, limit: int = 80) -> str:
+    """A refused line as the table shows it: a line of 100,000 characters fits its column."""
+    return text if len(text) <= limit else f"{text[:limit]}… ({len(text):,} characters)"
 
 
-def queue_batch(queue_requests: QueueRequests, batch: BulkInput) -> None:
+def show_refused_lines(refused: list[RefusedLine], *, left_in_form: bool = False) -> None:
+    """Each refused line with its number (as given), its text and why."""
+    one = len(refused) == 1
+    if left_in_form:
+        rest = "it is left in the box: fix it and submit again" if one else "they are left in the box: fix them and submit again"
+    else:
+        rest = "fix it and submit it again" if one else "fix them and submit them again"
+    st.warning(f"{plural(len(refused), 'line')} refused — {rest}:")
+    st.dataframe([{"Line": line.line, "Text": shortened(line.text), "Reason": line.reason} for line in refused], hide_index=True,
+                 column_config={"Text": st.column_config.TextColumn("Text", width="medium")})
+
+
+def queue_batch(queue_requests: QueueRequests, batch: BulkInput, *, box: str | None = None) -> None:
+    """Queue the valid lines; with `box` (the pasted text's field), only the refused lines stay in it."""
     if batch.requests:
-        queue_requests(KIND, batch.requests, refused=len(batch.refused))
+        # On success the page runs again with the box holding only the refused lines (queue_requests).
+        queue_requests(KIND, batch.requests, refused=batch.refused,
+                       reset={box: batch.refused_text} if box else None, refused_left_in_form=bool(box))
+    elif len(batch.refused) == 1:
+        st.error("Nothing was queued: the one line was refused.")
     else:
         st.error("Nothing was queued: every line was refused.")
     if batch.refused:
@@ -60,7 +77,7 @@ def one_titles_request(queue_requests: QueueRequests) -> None:
         except pydantic.ValidationError as error:
             st.error(f"Nothing was queued. {describe_validation_error(error)}")
         else:
-            queue_requests(KIND, [data])
+            queue_requests(KIND, [data], reset={"one_topic": "", "one_audience": "", "one_tone": ""})
 
 
 def pasted_titles_requests(queue_requests: QueueRequests) -> None:
@@ -74,7 +91,7 @@ def pasted_titles_requests(queue_requests: QueueRequests) -> None:
         submitted = st.form_submit_button("Submit these topics", type="primary", key="pasted_submit")
     if submitted:
         try:
-            queue_batch(queue_requests, parse_pasted_topics(text, audience=audience, tone=tone, count=count))
+            queue_batch(queue_requests, parse_pasted_topics(text, audience=audience, tone=tone, count=count), box="pasted_topics")
         except BulkInputRefused as refusal:
             st.error(escape_markdown(str(refusal)))
 

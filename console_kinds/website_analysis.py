@@ -82,4 +82,4 @@ def forms(queue_requests: QueueRequests) -> None:
         except pydantic.ValidationError as error:
             st.error(f"Nothing was queued. {escape_markdown(describe_validation_error(error))}")
             return
-        queue_requests(KIND, [data])
+        queue_requests(KIND, [data], reset={"analysis_url": ""})

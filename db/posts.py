@@ -1,12 +1,17 @@
 """Reading and writing saved blog posts and their images (inkwell.posts, inkwell.post_images).
 
-The worker saves with the async functions; the console reads with the sync ones.
+The worker saves with the async functions; the console reads with the sync ones, and publishes,
+unpublishes and deletes through the database functions of migration 0120, which decide who may
+(an editor their own posts, operators and admins any, analysts none) and write the audit entry.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import re
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 import psycopg
@@ -14,8 +19,12 @@ from psycopg.rows import class_row
 from psycopg.types.json import Jsonb
 from pydantic import BaseModel
 
+from db.people import ActionRefused
 from db.queries import QUERIES
 from db.requests import NewRequest
+
+# Who may publish, unpublish and delete any post; an editor only the posts of their own requests.
+POST_EDITORS = ("operator", "admin")
 
 
 class PostSummary(BaseModel):
@@ -32,6 +41,8 @@ class PostSummary(BaseModel):
     image_request_id: uuid.UUID | None
     image_status: str | None
     has_image: bool
+    author: str
+    author_id: int | None
 
 
 class Post(BaseModel):
@@ -52,6 +63,21 @@ class Post(BaseModel):
     image_status: str | None
     image_error: str | None
     has_image: bool
+    author: str
+    author_id: int | None
+
+    def as_markdown(self) -> str:
+        """The post as one Markdown document, as the model wrote it (for copying or a .md file)."""
+        parts = [f"# {self.title}"]
+        if self.subheader:
+            parts.append(f"*{self.subheader}*")
+        parts.append(self.body_markdown.strip())
+        return "\n\n".join(parts) + "\n"
+
+    @property
+    def file_name(self) -> str:
+        words = re.findall(r"[a-z0-9]+", self.title.lower())
+        return "-".join(words)[:80].strip("-") + ".md" if words else f"post-{self.id}.md"
 
 
 class PostImage(BaseModel):
@@ -184,3 +210,35 @@ def get_post_by_request(conn: psycopg.Connection, request_id: uuid.UUID | str) -
 def get_post_image(conn: psycopg.Connection, post_id: uuid.UUID | str) -> PostImage | None:
     with conn.cursor(row_factory=class_row(PostImage)) as cur:
         return cur.execute(QUERIES["get_post_image"], {"post_id": post_id}).fetchone()
+
+
+class PostNotFound(ActionRefused):
+    """No such post, or one the acting user may not read (the two are not told apart)."""
+
+
+def may_change_post(role: str, user_id: int, post: Post | PostSummary) -> bool:
+    """What the database allows (migration 0120), so the page offers only actions that can work."""
+    return role in POST_EDITORS or (role == "editor" and post.author_id == user_id)
+
+
+def set_post_status(conn: psycopg.Connection, post_id: uuid.UUID | str, status: str) -> bool:
+    """Publish ('published') or unpublish ('draft') as the acting user; False if it had that status.
+    ActionRefused (PostNotFound) saying why when the database refuses."""
+    with _refusals_as_action_refused(), conn.transaction():
+        return conn.execute(QUERIES["set_post_status"], {"post_id": post_id, "status": status}).fetchone()[0]
+
+
+def delete_post(conn: psycopg.Connection, post_id: uuid.UUID | str) -> None:
+    """Delete the post and its image as the acting user; the request that wrote it keeps its result."""
+    with _refusals_as_action_refused(), conn.transaction():
+        conn.execute(QUERIES["delete_post"], {"post_id": post_id})
+
+
+@contextlib.contextmanager
+def _refusals_as_action_refused() -> Iterator[None]:
+    try:
+        yield
+    except psycopg.errors.NoDataFound as error:
+        raise PostNotFound(error.diag.message_primary) from None
+    except (psycopg.errors.InsufficientPrivilege, psycopg.errors.InvalidParameterValue) as error:
+        raise ActionRefused(error.diag.message_primary) from None

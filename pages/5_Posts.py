@@ -1,4 +1,5 @@
-"""Posts: the blog posts saved by blog-post requests, newest first; open one to read it."""
+"""Posts: the blog posts saved by blog-post requests, newest first; open one to read it, copy or
+download it as Markdown, publish or unpublish it, delete it."""
 
 from __future__ import annotations
 
@@ -19,7 +20,8 @@ from console_ui import (
     status_badge,
 )
 from db.connection import QueueUnavailable
-from db.posts import Post, get_post, get_post_image, list_posts
+from db.people import ActionRefused
+from db.posts import Post, delete_post, get_post, get_post_image, list_posts, may_change_post, set_post_status
 
 st.set_page_config(page_title="Posts · Inkwell", layout="wide")
 page_header("Posts")
@@ -32,15 +34,79 @@ def image_state(status: str | None, has_image: bool) -> str:
     return status or "—"
 
 
+def notify(text: str, icon: str) -> None:
+    st.session_state["posts_notice"] = (text, icon)
+
+
+def change_status(post_id: uuid.UUID, status: str, title: str) -> None:
+    """Publish / Unpublish callback: runs before the page, so the list and the post show the outcome."""
+    try:
+        with database() as conn:
+            changed = set_post_status(conn, post_id, status)
+    except QueueUnavailable:
+        notify("Nothing was changed: the database is unavailable — try again later.", ":material/cloud_off:")
+    except ActionRefused as refusal:
+        notify(str(refusal), ":material/block:")
+    else:
+        done = "published" if status == "published" else "back to a draft"
+        notify(f"“{title}” is {done}." if changed else f"“{title}” was {done} already.", ":material/check_circle:")
+
+
+def delete(post_id: uuid.UUID, title: str) -> None:
+    """The confirmed Delete: the post and its image go; the request that wrote it keeps its text."""
+    try:
+        with database() as conn:
+            delete_post(conn, post_id)
+    except QueueUnavailable:
+        notify("Nothing was deleted: the database is unavailable — try again later.", ":material/cloud_off:")
+    except ActionRefused as refusal:
+        notify(str(refusal), ":material/block:")
+    else:
+        st.query_params.pop("post", None)
+        notify(f"Deleted “{title}”. Its blog-post request keeps the text in History.", ":material/delete:")
+
+
+def show_actions(post: Post) -> None:
+    """Copy and download for everyone who reads it; publish, unpublish and delete only where the
+    database allows them (an editor's own posts, any for operators and admins)."""
+    user = current_user()
+    copy, download, status, remove = st.columns(4)
+    with copy.popover("Copy as Markdown", icon=":material/content_copy:"):
+        st.caption("The copy button is at the top right of the text.")
+        st.code(post.as_markdown(), language="markdown", wrap_lines=True)
+    download.download_button(
+        "Download .md", post.as_markdown(), file_name=post.file_name, mime="text/markdown",
+        icon=":material/download:", key=f"post_download_{post.id}", on_click="ignore",
+    )
+    if not may_change_post(user.role, user.id, post):
+        status.caption("Only the person who asked for this post, an operator or an admin can publish or delete it."
+                       if user.role == "editor" else "Your role reads posts; it does not change them.")
+        return
+    title = post.title
+    if post.status == "draft":
+        status.button("Publish", key=f"post_publish_{post.id}", icon=":material/publish:", type="primary",
+                      on_click=change_status, args=(post.id, "published", title))
+    else:
+        status.button("Unpublish", key=f"post_unpublish_{post.id}", icon=":material/unpublished:",
+                      on_click=change_status, args=(post.id, "draft", title))
+    # Deleting cannot be undone: it asks first.
+    with remove.popover("Delete", icon=":material/delete:"):
+        st.markdown(f"Delete “{escape_markdown(title)}” and its image? This cannot be undone; "
+                    "its blog-post request keeps the text in History.")
+        st.button("Yes, delete", key=f"post_delete_{post.id}", type="primary", on_click=delete, args=(post.id, title))
+
+
 def show_post(post: Post) -> None:
     st.subheader(escape_markdown(post.title))
     if post.subheader:
         st.markdown(f"*{escape_markdown(post.subheader)}*")
     st.caption(
-        f"{'Draft' if post.status == 'draft' else 'Published'} · {post.word_count:,} words"
+        f"{'Draft' if post.status == 'draft' else 'Published'} · by {escape_markdown(post.author)}"
+        f" · {post.word_count:,} words"
         + (f" · {escape_markdown(post.organization)}" if post.organization else "")
         + f" · saved {when_here(post.created_at)}"
     )
+    show_actions(post)
     st.markdown(f"**Meta description:** {escape_markdown(post.meta_description)}")
     chain, image_link = st.columns(2)
     chain.page_link("pages/3_History.py", label=f"Blog-post request ({status_badge(post.request_status)})",
@@ -74,6 +140,8 @@ def posts_table_key(posts: list[Post]) -> str:
 
 # New posts and images appear by themselves: the page runs again when the posts' change counter moves.
 refresh_when_changed("posts", ("posts",), on_change=lambda: None)
+if notice := st.session_state.pop("posts_notice", None):
+    st.toast(escape_markdown(notice[0]), icon=notice[1])
 try:
     with database() as conn:
         posts = list_posts(conn)
@@ -91,6 +159,7 @@ rows = [
     {
         "Title": p.title,
         "Status": p.status,
+        "Author": p.author,
         "Words": p.word_count,
         "Image": image_state(p.image_status, p.has_image),
         "Saved": in_viewer_zone(p.created_at),
@@ -119,7 +188,8 @@ if post_id:
     except ValueError:
         pass  # not a post id: said below
     if post is None:
-        st.warning("That link does not name a saved post.")
+        st.warning("That link names no saved post: it was deleted, or it belongs to another organization. "
+                   "A deleted post's blog-post request keeps its text in History.")
     else:
         show_post(post)
 else:

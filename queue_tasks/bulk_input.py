@@ -1,8 +1,9 @@
 """Many titles requests at once: pasted topics (one per line) or a CSV file, validated row by row.
 
 Pure functions: text or bytes in, valid `TitlesInput`s and refused lines out. Line numbers are the
-ones a person sees in their editor (the first line is 1; in a CSV file that is the header), so
-they can find and fix each refused line.
+ones a person sees in their editor (the first line is 1; in a CSV file that is the header), and
+each refused line keeps its text, so they can find and fix it (the Submit page puts pasted
+refused lines back in the box).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ class BulkInputRefused(ValueError):
 class RefusedLine:
     line: int
     reason: str
+    text: str  # as pasted; a CSV row's cells joined by the file's separator
 
 
 @dataclass
@@ -40,11 +42,16 @@ class BulkInput:
     requests: list[TitlesInput] = field(default_factory=list)
     refused: list[RefusedLine] = field(default_factory=list)
 
-    def add(self, line: int, values: dict[str, object]) -> None:
+    def add(self, line: int, values: dict[str, object], text: str) -> None:
         try:
             self.requests.append(TitlesInput(**values))
         except pydantic.ValidationError as error:
-            self.refused.append(RefusedLine(line, describe_validation_error(error)))
+            self.refused.append(RefusedLine(line, describe_validation_error(error), text))
+
+    @property
+    def refused_text(self) -> str:
+        """The refused lines, one per line, as they were given: what is left to fix."""
+        return "\n".join(refused.text for refused in self.refused)
 
 
 def parse_pasted_topics(text: str, *, audience: str | None, tone: str | None, count: int) -> BulkInput:
@@ -52,7 +59,7 @@ def parse_pasted_topics(text: str, *, audience: str | None, tone: str | None, co
     batch = BulkInput()
     lines = enumerate(text.replace("\r\n", "\n").split("\n"), start=1)
     for number, line in _at_most_max_rows((number, line) for number, line in lines if line.strip()):
-        batch.add(number, {"topic": line, "audience": audience, "tone": tone, "count": count})
+        batch.add(number, {"topic": line, "audience": audience, "tone": tone, "count": count}, line)
     if not batch.requests and not batch.refused:
         raise BulkInputRefused("No topics found: paste one topic per line.")
     return batch
@@ -70,11 +77,12 @@ def parse_titles_csv(data: bytes) -> BulkInput:
     delimiter, columns = _read_header(header_line)
     batch = BulkInput()
     for number, cells in _at_most_max_rows(_numbered_rows(lines, delimiter)):
+        text = delimiter.join(cells)
         if len(cells) > len(columns):
             reason = f"has {len(cells)} cells but the header names {len(columns)} columns (a topic with a comma needs quotes)"
-            batch.refused.append(RefusedLine(number, reason))
+            batch.refused.append(RefusedLine(number, reason, text))
         else:
-            batch.add(number, _row_values(dict(zip(columns, cells))))
+            batch.add(number, _row_values(dict(zip(columns, cells))), text)
     if not batch.requests and not batch.refused:
         raise BulkInputRefused("The file has a header row but no rows to submit.")
     return batch

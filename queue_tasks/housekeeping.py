@@ -48,5 +48,7 @@ async def clean_up_queue(context: JobContext, timestamp: int) -> dict:
                 conn, older_than_seconds=settings.history_retention_days * 86_400
             )
         outcome.update(deleted_requests=requests, deleted_archived_events=events)
-    logger.info("housekeeping: %s", outcome)
+    # Hourly: a line only when something was archived or deleted.
+    if any(count for name, count in outcome.items() if name != "queue_retention_hours"):
+        logger.info("housekeeping: %s", outcome)
     return outcome

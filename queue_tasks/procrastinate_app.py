@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from procrastinate import App, PsycopgConnector
 from procrastinate.connector import BaseConnector
 
@@ -57,13 +59,42 @@ def _connector() -> PsycopgConnector:
     )
 
 
+class QuietPeriodicTasks(logging.Filter):
+    """Drops Procrastinate's routine lines (deferred, starting, succeeded) about the app's periodic
+    tasks: the stalled-job check runs every 15 s, and three INFO lines a run buried everything else
+    in a worker's log. The tasks log themselves when they find something; their warnings and errors,
+    every line about other jobs, and everything at --log-level debug stay."""
+
+    def __init__(self, app: App):
+        super().__init__()
+        self.app = app
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno >= logging.WARNING or logging.getLogger(record.name).isEnabledFor(logging.DEBUG):
+            return True  # a worker started with --log-level debug asked for every line
+        job = getattr(record, "job", None)  # Procrastinate's `extra`: the job's log context
+        task_name = job.get("task_name") if isinstance(job, dict) else None
+        return task_name is None or task_name not in {name for name, _ in self.app.periodic_registry.periodic_tasks}
+
+
 class InkwellApp(App):
     """Procrastinate's App whose workers never fetch from a paused queue and wait out a database
-    outage instead of stopping (database_outage.py), copies included."""
+    outage instead of stopping (database_outage.py), copies included, and keep quiet about
+    routine runs of the periodic tasks."""
 
     def __init__(self, **options):
         super().__init__(**options)
         self.job_manager = OutageTolerantJobManager(connector=self.connector)
+        self.quiet_periodic_tasks = QuietPeriodicTasks(self)
+        for name in ("procrastinate.periodic", "procrastinate.worker"):
+            logging.getLogger(name).addFilter(self.quiet_periodic_tasks)
+
+    def _worker(self, **kwargs):
+        # A named worker also logs through its own child logger ("procrastinate.worker.<name>"),
+        # which a filter on the parent does not see: the filter goes on that logger too.
+        worker = super()._worker(**kwargs)
+        worker.logger.addFilter(self.quiet_periodic_tasks)
+        return worker
 
     def with_connector(self, connector: BaseConnector) -> App:
         # App.with_connector builds a plain App, with a plain JobManager.

@@ -52,8 +52,10 @@ MODE_LABELS = {
     "with_current": "With current: rewrite, giving the model the current content",
 }
 
-# Defensive caps on an uploaded definition, checked before it is turned into objects.
-MAX_DEFINITION_BYTES = 512 * 1024
+# Defensive caps on an uploaded definition, checked before it is turned into objects. The size cap
+# is the one the console's uploader states and enforces (Streamlit counts it in whole megabytes).
+MAX_DEFINITION_MEGABYTES = 1
+MAX_DEFINITION_BYTES = MAX_DEFINITION_MEGABYTES * 1_000_000
 MAX_DEPTH = 20
 MAX_YAML_NODES = 100_000
 # A site, a business, a route and a section each have a few fields: more keys than this are junk
@@ -287,7 +289,9 @@ def parse_site_definition(data: bytes | str, *, filename: str = "", business: di
     max_sections = get_settings().max_site_sections
     raw = data.encode() if isinstance(data, str) else data
     if len(raw) > MAX_DEFINITION_BYTES:
-        raise SiteDefinitionError(f"The file is larger than {MAX_DEFINITION_BYTES // 1024} KiB.")
+        raise SiteDefinitionError(
+            f"The file is larger than {MAX_DEFINITION_MEGABYTES} MB ({len(raw):,} bytes; at most {MAX_DEFINITION_BYTES:,})."
+        )
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:

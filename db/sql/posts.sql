@@ -30,8 +30,10 @@ SELECT image_request_id FROM inkwell.posts WHERE id = %(post_id)s
 -- list_posts --
 -- Saved posts, newest first, with the state of their image request (no bodies: the list stays light).
 SELECT p.id, p.request_id, p.title, p.subheader, p.status, p.word_count, p.organization, p.created_at,
-       p.image_request_id, ir.status AS image_status, (pi.post_id IS NOT NULL) AS has_image
+       p.image_request_id, ir.status AS image_status, (pi.post_id IS NOT NULL) AS has_image,
+       r.requested_by AS author, r.user_id AS author_id
   FROM inkwell.posts p
+  JOIN inkwell.requests r ON r.id = p.request_id
   LEFT JOIN inkwell.requests ir ON ir.id = p.image_request_id
   LEFT JOIN inkwell.post_images pi ON pi.post_id = p.id
  ORDER BY p.created_at DESC, p.id DESC
@@ -41,7 +43,7 @@ SELECT p.id, p.request_id, p.title, p.subheader, p.status, p.word_count, p.organ
 -- One post, by its id or by the request that saved it, with its whole body and the state of its
 -- request and image request.
 SELECT p.*, r.status AS request_status, ir.status AS image_status, ir.error_message AS image_error,
-       (pi.post_id IS NOT NULL) AS has_image
+       (pi.post_id IS NOT NULL) AS has_image, r.requested_by AS author, r.user_id AS author_id
   FROM inkwell.posts p
   JOIN inkwell.requests r ON r.id = p.request_id
   LEFT JOIN inkwell.requests ir ON ir.id = p.image_request_id
@@ -66,3 +68,11 @@ ON CONFLICT (post_id) DO UPDATE
 SELECT post_id, request_id, content_type, image, width, height, description, created_at
   FROM inkwell.post_images
  WHERE post_id = %(post_id)s
+
+-- set_post_status --
+-- Publish or unpublish a post as the acting user (migration 0120 checks who may and audits); false: no change.
+SELECT inkwell.set_post_status(%(post_id)s, %(status)s)
+
+-- delete_post --
+-- Delete a post and its image as the acting user (migration 0120); its request and result stay.
+SELECT inkwell.delete_post(%(post_id)s)

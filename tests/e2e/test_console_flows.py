@@ -191,7 +191,7 @@ def test_bulk_csv_upload_reports_exactly_the_bad_lines_and_queues_the_rest(conso
     expect(rows).to_have_count(3)
     refused = {}
     for row in rows.all():
-        line, reason = (cell.text_content() for cell in row.locator("td").all())
+        line, _text, reason = (cell.text_content() for cell in row.locator("td").all())
         refused[int(line)] = reason
     page.get_by_test_id("stDataFrame").scroll_into_view_if_needed()
     assert sorted(refused) == sorted(bad)

@@ -200,7 +200,9 @@ def test_pasted_topics_refuse_a_100_kb_line_by_its_number_and_queue_the_others(c
 
     assert not at.exception
     assert "Queued 2 requests. 1 line refused (listed below)." in texts(at.success)
-    assert at.dataframe[0].value.to_dict("records") == [{"Line": 2, "Reason": "topic: must be at most 500 characters"}]
+    assert at.dataframe[0].value.to_dict("records") == [
+        {"Line": 2, "Text": "x" * 80 + "… (100,000 characters)", "Reason": "topic: must be at most 500 characters"}
+    ]
     topics = [row[0] for row in db.execute("SELECT input->>'topic' FROM inkwell.requests ORDER BY input->>'topic'")]
     assert topics == ["<b>winter</b> gardening", "urban beekeeping"]
 

@@ -30,7 +30,13 @@ def test_pasted_lines_become_one_request_each_with_the_shared_fields_and_blank_l
 def test_a_too_short_pasted_topic_on_line_3_is_reported_as_line_3():
     batch = paste("composting at home\nurban beekeeping\nab\nwinter gardening")
     assert [r.topic for r in batch.requests] == ["composting at home", "urban beekeeping", "winter gardening"]
-    assert batch.refused == [RefusedLine(3, "topic: must be at least 3 characters (after trimming spaces)")]
+    assert batch.refused == [RefusedLine(3, "topic: must be at least 3 characters (after trimming spaces)", "ab")]
+
+
+def test_refused_pasted_lines_keep_their_text_to_go_back_in_the_box():
+    batch = paste("composting at home\n  ab \nurban beekeeping\nx\n")
+    assert [(r.line, r.text) for r in batch.refused] == [(2, "  ab "), (4, "x")]
+    assert batch.refused_text == "  ab \nx"
 
 
 def test_line_numbers_of_pasted_topics_count_the_blank_lines_the_user_sees():
@@ -84,13 +90,14 @@ def test_count_out_of_range_is_reported_on_its_line():
 def test_a_row_with_more_cells_than_the_header_is_refused_on_its_line():
     batch = parse_titles_csv(b"topic,audience\ncomposting, at home, city renters\n")
     assert batch.refused == [
-        RefusedLine(2, "has 3 cells but the header names 2 columns (a topic with a comma needs quotes)")
+        RefusedLine(2, "has 3 cells but the header names 2 columns (a topic with a comma needs quotes)",
+                    "composting, at home, city renters")
     ]
 
 
 def test_a_quoted_topic_spanning_two_lines_moves_the_next_rows_line_number_on():
     batch = parse_titles_csv(b'topic\n"composting\nat home"\nab\n')
-    assert batch.refused == [RefusedLine(4, "topic: must be at least 3 characters (after trimming spaces)")]
+    assert batch.refused == [RefusedLine(4, "topic: must be at least 3 characters (after trimming spaces)", "ab")]
 
 
 def test_binary_content_is_refused():

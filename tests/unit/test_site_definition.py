@@ -155,8 +155,8 @@ def test_invalid_yaml_says_where():
 
 
 def test_oversized_file_is_refused_before_parsing():
-    with pytest.raises(SiteDefinitionError, match="larger than 512 KiB"):
-        parse_site_definition(b" " * (600 * 1024), filename="x.json")
+    with pytest.raises(SiteDefinitionError, match=r"larger than 1 MB \(1,000,001 bytes; at most 1,000,000\)"):
+        parse_site_definition(b" " * 1_000_001, filename="x.json")
 
 
 def test_entity_ids_are_deterministic_and_distinct_per_environment():
