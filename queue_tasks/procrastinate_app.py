@@ -89,13 +89,6 @@ class InkwellApp(App):
         for name in ("procrastinate.periodic", "procrastinate.worker"):
             logging.getLogger(name).addFilter(self.quiet_periodic_tasks)
 
-    def _worker(self, **kwargs):
-        # A named worker also logs through its own child logger ("procrastinate.worker.<name>"),
-        # which a filter on the parent does not see: the filter goes on that logger too.
-        worker = super()._worker(**kwargs)
-        worker.logger.addFilter(self.quiet_periodic_tasks)
-        return worker
-
     def with_connector(self, connector: BaseConnector) -> App:
         # App.with_connector builds a plain App, with a plain JobManager.
         copy = super().with_connector(connector)
@@ -103,8 +96,11 @@ class InkwellApp(App):
         return copy
 
     def _worker(self, **kwargs):
-        # The worker registers through the job manager, which records its concurrency (0130).
         worker = super()._worker(**kwargs)
+        # A named worker also logs through its own child logger ("procrastinate.worker.<name>"),
+        # which a filter on the parent does not see: the filter goes on that logger too.
+        worker.logger.addFilter(self.quiet_periodic_tasks)
+        # The worker registers through the job manager, which records its concurrency (0130).
         self.job_manager.worker_concurrency = worker.concurrency
         return worker
 
