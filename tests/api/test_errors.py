@@ -146,8 +146,10 @@ def test_database_stopped_answers_503_with_retry_after_and_writes_nothing(inkwel
             with api.client(token) as client:
                 assert client.get("/api/v1/health").status_code == 200
                 server.stop("fast")
+                unknown = "00000000-0000-4000-8000-000000000000"
                 for response in (client.post("/api/v1/jobs/titles", json={"topic": "During the outage"}),
-                                 client.get("/api/v1/health"), client.get("/api/v1/me")):
+                                 client.get("/api/v1/health"), client.get("/api/v1/me"),
+                                 client.get(f"/api/v1/jobs/{unknown}/status")):
                     error = _error(response, 503, "service_unavailable")
                     assert error["message"].startswith("Service temporarily unavailable")
                     assert response.headers["retry-after"] == "5"
@@ -160,6 +162,12 @@ def test_database_stopped_answers_503_with_retry_after_and_writes_nothing(inkwel
                     if recovered.status_code == 202:
                         break
                 assert recovered.status_code == 202, recovered.text
+                polled = None
+                for _ in range(50):
+                    polled = client.get(recovered.headers["location"])
+                    if polled.status_code == 200:
+                        break
+                assert polled.status_code == 200, polled.text
         finally:
             api.stop()
     finally:
