@@ -171,7 +171,7 @@ def bench_create(url: str, base: str, token: str, editor, count: int) -> None:
 # --- 2. status at a million rows ----------------------------------------------------------------------------
 
 
-def bench_status(url: str, base: str, token: str, samples: int) -> list[str]:
+def bench_status(url: str, base: str, token: str, samples: int, api_pid: int) -> list[str]:
     from db.people import acting_as
     from db.requests import get_request
 
@@ -196,13 +196,18 @@ def bench_status(url: str, base: str, token: str, samples: int) -> list[str]:
             assert get_request(conn, ids[i % len(ids)]) is not None
 
     results = {"api": [], "direct": []}
+    api_cpu = 0.0
     for name, function in (("api", api_status), ("direct", direct_status)) * 2:
+        before = cpu_by_process([api_pid])
         _, each = timed_each(function, samples // 2)
+        if name == "api":
+            api_cpu += cpu_since(before, [api_pid])
         results[name].extend(each)
     figure("status_api_p95_at_rows", p95(results["api"]) * 1000, "ms", target="<= 10 ms",
            extra=f"p50 {p50(results['api']) * 1000:.2f} ms; {total:,} requests stored")
     figure("status_direct_acting_p95", p95(results["direct"]) * 1000, "ms", extra=f"p50 {p50(results['direct']) * 1000:.2f} ms")
     figure("status_p95_ratio_api_vs_direct", p95(results["api"]) / p95(results["direct"]), "x")
+    figure("status_api_cpu_per_call", api_cpu / len(results["api"]) * 1000, "ms", extra="CPU of the API process per status call, one at a time")
     client.close()
     conn.close()
     return ids
@@ -245,11 +250,15 @@ def bench_polling(url: str, base: str, token: str, ids: list[str], api_pid: int,
             await asyncio.gather(*(frontend(client, ids[i % len(ids)], stop_at) for i in range(pollers)))
             wall = time.monotonic() - started
             for label, pids in (("api_process", [api_pid]), ("postgresql", pg), ("clients", [os.getpid()])):
-                figure(f"polling_cpu_{label}", cpu_since(before, pids) / wall, "cores")
+                used[label] = cpu_since(before, pids)
+                figure(f"polling_cpu_{label}", used[label] / wall, "cores")
             return wall
 
+    used: dict[str, float] = {}
     wall = asyncio.run(run())
     figure("polling_requests_per_second", len(latencies) / wall, "req/s", extra=f"{errors} errors")
+    figure("polling_api_cpu_per_call", used["api_process"] / max(1, len(latencies)) * 1000, "ms",
+           extra=f"PostgreSQL {used['postgresql'] / max(1, len(latencies)) * 1000:.2f} ms per call")
     figure("polling_p95", p95(latencies) * 1000, "ms", target="<= 50 ms", extra=f"p50 {p50(latencies) * 1000:.1f} ms")
 
 
@@ -358,7 +367,7 @@ def main() -> None:
             parts = set(args.parts.split(","))
             if "create" in parts:
                 bench_create(url, base, editor_token, editor, args.creates)
-            ids = bench_status(url, base, operator_token, args.status_samples)  # also the ids the pollers read
+            ids = bench_status(url, base, operator_token, args.status_samples, api.pid)  # also the ids the pollers read
             if "polling" in parts:
                 bench_polling(url, base, operator_token, ids, api.pid, args.pollers, args.poll_seconds)
             if "streams" in parts:
