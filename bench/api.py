@@ -234,7 +234,18 @@ class KeepAliveGet:
         self.writer: asyncio.StreamWriter | None = None
 
     async def get(self, path: str) -> int:
-        """The answer's status code; OSError (or asyncio.IncompleteReadError) when the connection failed."""
+        """The answer's status code; OSError (or asyncio.IncompleteReadError) when the connection failed.
+        A kept-alive connection the server closed while idle (uvicorn's keep-alive timeout) is opened
+        again and the GET sent once more, as browsers and httpx do."""
+        reused = self.writer is not None
+        try:
+            return await self._get(path)
+        except (asyncio.IncompleteReadError, ConnectionError) as error:
+            if not reused or (isinstance(error, asyncio.IncompleteReadError) and error.partial):
+                raise
+            return await self._get(path)
+
+    async def _get(self, path: str) -> int:
         if self.writer is None:
             self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
         try:
