@@ -60,8 +60,13 @@ def test_missing_bad_and_revoked_tokens_answer_401_at_once(api_server, cast, db)
         _error(client.get("/api/v1/me", headers={"Authorization": "Basic abc"}), 401, "unauthorized")
         _error(client.get("/api/v1/me", headers={"Authorization": "Bearer not-a-token"}), 401, "invalid_token")
         assert client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+        status = client.post("/api/v1/jobs/titles", json={"topic": "Bread", "scheduledAt": "2999-01-01T00:00:00Z"},
+                             headers={"Authorization": f"Bearer {token}"}).headers["location"]
+        assert client.get(status, headers={"Authorization": f"Bearer {token}"}).status_code == 200
         end_session(db, token)
         _error(client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"}), 401, "invalid_token")
+        # The status poll checks its token in its one statement: refused at once too, not a 404.
+        _error(client.get(status, headers={"Authorization": f"Bearer {token}"}), 401, "invalid_token")
         _error(client.post("/api/v1/jobs/titles", json={"topic": "Bread"}, headers={"Authorization": f"Bearer {token}"}),
                401, "invalid_token")
 
