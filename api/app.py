@@ -11,7 +11,7 @@ from fastapi.openapi.utils import get_openapi
 from api.errors import install_error_handlers
 from api.events import ChangeHub
 from api.routes import router
-from db.connection import open_pool
+from db.connection import open_async_pool, open_pool
 from inkwell_settings import get_settings
 from queue_tasks.actions import job_manager_for
 
@@ -85,8 +85,13 @@ def create_app(database_url: str | None = None) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):
-        app.state.pool = open_pool(url, max_size=16)
-        app.state.reader_pool = open_pool(reader_url, max_size=2) if reader_url != url else app.state.pool
+        # No liveness check per checkout (a round trip per call): db.connection.checked_connection
+        # checks a pool after a failure instead.
+        app.state.pool = open_pool(url, max_size=16, check_each_checkout=False)
+        app.state.reader_pool = (open_pool(reader_url, max_size=2, check_each_checkout=False)
+                                 if reader_url != url else app.state.pool)
+        # Status polls and the event streams' first read: one statement each, on the event loop.
+        app.state.read_pool = await open_async_pool(url, max_size=8)
         app.state.job_manager = job_manager_for(app.state.pool)
         app.state.hub = ChangeHub(reader_url)
         await app.state.hub.start()
@@ -94,6 +99,7 @@ def create_app(database_url: str | None = None) -> FastAPI:
             yield
         finally:
             await app.state.hub.stop()
+            await app.state.read_pool.close()
             app.state.pool.close()
             if app.state.reader_pool is not app.state.pool:
                 app.state.reader_pool.close()

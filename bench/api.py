@@ -1,6 +1,6 @@
 """The HTTP API: create rate, status latency at a million requests, 1,000 polling frontends, 1,000 event streams.
 
-    python -m bench.api [--creates 1000] [--rows 1000000] [--pollers 1000] [--poll-seconds 30]
+    python -m bench.api [--creates 1000] [--rows 1000000] [--pollers 1000] [--poll-seconds 30] [--poll-client raw|httpx]
                         [--streams 1000] [--stream-jobs 100] [--writes 300]
 
 One API process (`python -m api`, as ./run starts it) on a throwaway durable PostgreSQL; the
@@ -11,10 +11,13 @@ wrap, from the same run:
    called directly, acting as the same user (`db.people.acting_as`, what the console does) and as
    the owner (no acting user). Rate ratio and p95 per create.
 2. Status: GET /api/v1/jobs/{id}/status for random ids among `--rows` stored requests (an operator's
-   token: every row is readable) vs `get_request` on an acting connection; p95.
+   token: every row is readable) vs `get_request` on an acting connection; p95, and the API
+   process's CPU per call.
 3. Polling: `--pollers` simulated frontends, each GETting its job's status every 2 s for
    `--poll-seconds`; p95 latency, requests/s, and the CPU of the API process, PostgreSQL and this
-   client over the window (CPU seconds per wall second = cores busy).
+   client over the window (CPU seconds per wall second = cores busy), and per call. Each frontend
+   polls on its own keep-alive connection with a minimal HTTP client (`--poll-client httpx`: httpx,
+   which costs this process ~2 ms of CPU per call on the API's cores).
 4. Streams: `--streams` open event streams over `--stream-jobs` running jobs; the benchmark writes
    progress (`db.requests.record_progress`, as a worker does) and each stream notes when the
    change arrives: delivery latency p50/p95 after the write's commit, and how many LISTEN
@@ -25,9 +28,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import concurrent.futures
 import os
 import random
+import re
 import socket
 import subprocess
 import sys
@@ -171,7 +176,7 @@ def bench_create(url: str, base: str, token: str, editor, count: int) -> None:
 # --- 2. status at a million rows ----------------------------------------------------------------------------
 
 
-def bench_status(url: str, base: str, token: str, samples: int) -> list[str]:
+def bench_status(url: str, base: str, token: str, samples: int, api_pid: int) -> list[str]:
     from db.people import acting_as
     from db.requests import get_request
 
@@ -196,13 +201,18 @@ def bench_status(url: str, base: str, token: str, samples: int) -> list[str]:
             assert get_request(conn, ids[i % len(ids)]) is not None
 
     results = {"api": [], "direct": []}
+    api_cpu = 0.0
     for name, function in (("api", api_status), ("direct", direct_status)) * 2:
+        before = cpu_by_process([api_pid])
         _, each = timed_each(function, samples // 2)
+        if name == "api":
+            api_cpu += cpu_since(before, [api_pid])
         results[name].extend(each)
     figure("status_api_p95_at_rows", p95(results["api"]) * 1000, "ms", target="<= 10 ms",
            extra=f"p50 {p50(results['api']) * 1000:.2f} ms; {total:,} requests stored")
     figure("status_direct_acting_p95", p95(results["direct"]) * 1000, "ms", extra=f"p50 {p50(results['direct']) * 1000:.2f} ms")
     figure("status_p95_ratio_api_vs_direct", p95(results["api"]) / p95(results["direct"]), "x")
+    figure("status_api_cpu_per_call", api_cpu / len(results["api"]) * 1000, "ms", extra="CPU of the API process per status call, one at a time")
     client.close()
     conn.close()
     return ids
@@ -211,45 +221,106 @@ def bench_status(url: str, base: str, token: str, samples: int) -> list[str]:
 # --- 3. polling frontends -------------------------------------------------------------------------------------
 
 
-def bench_polling(url: str, base: str, token: str, ids: list[str], api_pid: int, pollers: int, seconds: float) -> None:
-    print(f"\n3. {pollers:,} simulated frontends polling their job's status every 2 s for {seconds:.0f} s", flush=True)
+class KeepAliveGet:
+    """One simulated frontend's HTTP/1.1 keep-alive connection that only sends GETs and reads the answer
+    (by Content-Length): a few times less client CPU per call than httpx. The clients share the API's
+    2 cores here, while real frontends are elsewhere, so the lighter the client the truer the figure."""
+
+    def __init__(self, base: str, token: str):
+        self.host, _, port = base.removeprefix("http://").partition(":")
+        self.port = int(port)
+        self.head = f"HTTP/1.1\r\nHost: {self.host}\r\nAuthorization: Bearer {token}\r\n\r\n"
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def get(self, path: str) -> int:
+        """The answer's status code; OSError (or asyncio.IncompleteReadError) when the connection failed.
+        A kept-alive connection the server closed while idle (uvicorn's keep-alive timeout) is opened
+        again and the GET sent once more, as browsers and httpx do."""
+        reused = self.writer is not None
+        try:
+            return await self._get(path)
+        except (asyncio.IncompleteReadError, ConnectionError) as error:
+            if not reused or (isinstance(error, asyncio.IncompleteReadError) and error.partial):
+                raise
+            return await self._get(path)
+
+    async def _get(self, path: str) -> int:
+        if self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+        try:
+            self.writer.write(f"GET {path} {self.head}".encode())
+            head = await self.reader.readuntil(b"\r\n\r\n")
+            length = _CONTENT_LENGTH.search(head)
+            await self.reader.readexactly(int(length.group(1)) if length else 0)
+            return int(head[9:12])
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            self.reader = self.writer = None
+
+
+_CONTENT_LENGTH = re.compile(rb"\r\ncontent-length: *(\d+)", re.IGNORECASE)
+
+
+def bench_polling(url: str, base: str, token: str, ids: list[str], api_pid: int, pollers: int, seconds: float,
+                  client_kind: str = "raw") -> None:
+    print(f"\n3. {pollers:,} simulated frontends polling their job's status every 2 s for {seconds:.0f} s"
+          f" ({'keep-alive sockets' if client_kind == 'raw' else 'httpx'})", flush=True)
     with psycopg.connect(url, autocommit=True) as conn:
         pg = postgres_pids(conn)
     latencies: list[float] = []
-    errors = 0
+    errors: collections.Counter[str] = collections.Counter()
 
-    async def frontend(client: httpx2.AsyncClient, job_id: str, stop_at: float) -> None:
-        nonlocal errors
+    async def frontend(get, job_id: str, stop_at: float) -> None:
         await asyncio.sleep(random.random() * 2)  # frontends do not start in step
         while time.monotonic() < stop_at:
             started = time.monotonic()
             try:
-                response = await client.get(f"/api/v1/jobs/{job_id}/status")
-                if response.status_code != 200:
-                    errors += 1
-            except httpx2.TransportError:
-                errors += 1
+                if (status := await get(f"/api/v1/jobs/{job_id}/status")) != 200:
+                    errors[str(status)] += 1
+            except (httpx2.TransportError, OSError, asyncio.IncompleteReadError) as error:
+                errors[type(error).__name__] += 1
             latencies.append(time.monotonic() - started)
             await asyncio.sleep(max(0.0, 2.0 - (time.monotonic() - started)))
 
     async def run() -> float:
         async with httpx2.AsyncClient(base_url=base, headers={"Authorization": f"Bearer {token}"}, trust_env=False,
                                       timeout=30, limits=CONNECT_LIMITS) as client:
+            async def httpx_get(path: str) -> int:
+                return (await client.get(path)).status_code
+
+            frontends = [KeepAliveGet(base, token) for _ in range(pollers)] if client_kind == "raw" else []
+            gets = [f.get for f in frontends] if frontends else [httpx_get] * pollers
             # Warm the connections, then measure.
             warm_stop = time.monotonic() + 4
-            await asyncio.gather(*(frontend(client, ids[i % len(ids)], warm_stop) for i in range(pollers)))
+            await asyncio.gather(*(frontend(gets[i], ids[i % len(ids)], warm_stop) for i in range(pollers)))
             latencies.clear()
+            errors.clear()
             before = cpu_by_process([api_pid, *pg, os.getpid()])
             started = time.monotonic()
             stop_at = started + seconds
-            await asyncio.gather(*(frontend(client, ids[i % len(ids)], stop_at) for i in range(pollers)))
+            await asyncio.gather(*(frontend(gets[i], ids[i % len(ids)], stop_at) for i in range(pollers)))
             wall = time.monotonic() - started
             for label, pids in (("api_process", [api_pid]), ("postgresql", pg), ("clients", [os.getpid()])):
-                figure(f"polling_cpu_{label}", cpu_since(before, pids) / wall, "cores")
+                used[label] = cpu_since(before, pids)
+                figure(f"polling_cpu_{label}", used[label] / wall, "cores")
+            for f in frontends:
+                f.close()
             return wall
 
+    used: dict[str, float] = {}
     wall = asyncio.run(run())
-    figure("polling_requests_per_second", len(latencies) / wall, "req/s", extra=f"{errors} errors")
+    figure("polling_requests_per_second", len(latencies) / wall, "req/s",
+           extra=f"{sum(errors.values())} errors" + (f" ({', '.join(f'{n} {kind}' for kind, n in errors.most_common())})" if errors else ""))
+    figure("polling_errors", sum(errors.values()), "answers other than 200")
+    figure("polling_api_cpu_per_call", used["api_process"] / max(1, len(latencies)) * 1000, "ms",
+           extra=f"PostgreSQL {used['postgresql'] / max(1, len(latencies)) * 1000:.2f} ms, "
+                 f"clients {used['clients'] / max(1, len(latencies)) * 1000:.2f} ms per call")
     figure("polling_p95", p95(latencies) * 1000, "ms", target="<= 50 ms", extra=f"p50 {p50(latencies) * 1000:.1f} ms")
 
 
@@ -331,6 +402,8 @@ def main() -> None:
     parser.add_argument("--status-samples", type=int, default=2_000)
     parser.add_argument("--pollers", type=int, default=1_000)
     parser.add_argument("--poll-seconds", type=float, default=30)
+    parser.add_argument("--poll-client", choices=("raw", "httpx"), default="raw",
+                        help="the pollers' HTTP client: keep-alive sockets (light, the default) or httpx (as before)")
     parser.add_argument("--streams", type=int, default=1_000)
     parser.add_argument("--stream-jobs", type=int, default=100)
     parser.add_argument("--writes", type=int, default=300)
@@ -358,9 +431,9 @@ def main() -> None:
             parts = set(args.parts.split(","))
             if "create" in parts:
                 bench_create(url, base, editor_token, editor, args.creates)
-            ids = bench_status(url, base, operator_token, args.status_samples)  # also the ids the pollers read
+            ids = bench_status(url, base, operator_token, args.status_samples, api.pid)  # also the ids the pollers read
             if "polling" in parts:
-                bench_polling(url, base, operator_token, ids, api.pid, args.pollers, args.poll_seconds)
+                bench_polling(url, base, operator_token, ids, api.pid, args.pollers, args.poll_seconds, args.poll_client)
             if "streams" in parts:
                 bench_streams(url, base, operator_token, args.streams, args.stream_jobs, args.writes)
         finally:

@@ -1,11 +1,14 @@
 """API tokens: sessions of kind 'api' (db.people.start_session) that people create, list and revoke
 on the console's API tokens page. A token is shown once, when it is made; the database keeps only
 its sha256 (migration 0070). Listing and revoking go through 0081's functions, which show and end
-only the acting user's own tokens, or anyone's for an admin."""
+only the acting user's own tokens, or anyone's for an admin. An API call acts through its token
+with act_with_token, or reads a request in one statement with read_request_as_api_caller
+(migration 0110)."""
 
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 
 import psycopg
 from psycopg.rows import class_row
@@ -13,6 +16,7 @@ from pydantic import BaseModel
 
 from db.people import User, audit, start_session
 from db.queries import QUERIES
+from db.requests import GenerationRequest
 
 MAX_NAME_CHARS = 100
 
@@ -62,9 +66,32 @@ def revoke_token(conn: psycopg.Connection, token_id: int) -> bool:
     return bool(conn.execute(QUERIES["revoke_api_token"], {"token_id": token_id}).fetchone()[0])
 
 
-def token_user(conn: psycopg.Connection) -> User | None:
-    """Inside acting_as(conn, token): the token's account, its use recorded; None when the session
-    is not live (unknown, revoked, expired, inactive account). One statement, in the caller's
-    transaction, so an API call checks its token and does its work in one transaction."""
+class TokenRefused(Exception):
+    """The API token names no live session (unknown, revoked, expired, inactive account)."""
+
+
+def act_with_token(conn: psycopg.Connection, token: str) -> User | None:
+    """First thing in a transaction on `conn`: act through the session of this API token until the
+    transaction ends (as db.people.acting_as does), its use recorded (at most once a minute); the
+    token's account, or None when the session is not live. One statement (migration 0110) where
+    acting_as and a separate token check took two."""
     with conn.cursor(row_factory=class_row(User)) as cur:
-        return cur.execute(QUERIES["api_caller"]).fetchone()
+        return cur.execute(QUERIES["act_with_api_token"], {"token": token}).fetchone()
+
+
+async def read_request_as_api_caller(
+    conn: psycopg.AsyncConnection, request_id: uuid.UUID, *, token: str | None = None, visitor_hash: str | None = None
+) -> GenerationRequest | None:
+    """A status poll in one statement on an idle autocommit connection (migration 0110): the request
+    as the API token's user, or the anonymous visitor of `visitor_hash`, may see it under row-level
+    security; None when they may not, or there is none. TokenRefused when the token is not live
+    (checked, and its use recorded, in the same statement)."""
+    try:
+        async with conn.cursor(row_factory=class_row(GenerationRequest)) as cur:
+            await cur.execute(
+                QUERIES["read_request_as_api_caller"],
+                {"token": token, "visitor_hash": visitor_hash, "request_id": request_id},
+            )
+            return await cur.fetchone()
+    except psycopg.errors.InvalidAuthorizationSpecification:
+        raise TokenRefused from None

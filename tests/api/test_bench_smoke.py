@@ -11,5 +11,7 @@ def test_api_benchmark_prints_create_status_polling_and_stream_figures():
     assert {
         "create_rate_ratio_api_vs_direct_acting", "create_api_p95", "create_8_clients_ratio", "status_api_p95_at_rows",
         "polling_p95", "polling_cpu_postgresql", "streams_listen_connections", "streams_delivery_p95",
+        "status_api_cpu_per_call", "polling_api_cpu_per_call", "polling_errors",
     } <= figures.keys()
+    assert figures["polling_errors"] == "0.000"  # every poll answered 200
     assert figures["streams_listen_connections"] == "1.000"

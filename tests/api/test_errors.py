@@ -60,8 +60,13 @@ def test_missing_bad_and_revoked_tokens_answer_401_at_once(api_server, cast, db)
         _error(client.get("/api/v1/me", headers={"Authorization": "Basic abc"}), 401, "unauthorized")
         _error(client.get("/api/v1/me", headers={"Authorization": "Bearer not-a-token"}), 401, "invalid_token")
         assert client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+        status = client.post("/api/v1/jobs/titles", json={"topic": "Bread", "scheduledAt": "2999-01-01T00:00:00Z"},
+                             headers={"Authorization": f"Bearer {token}"}).headers["location"]
+        assert client.get(status, headers={"Authorization": f"Bearer {token}"}).status_code == 200
         end_session(db, token)
         _error(client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"}), 401, "invalid_token")
+        # The status poll checks its token in its one statement: refused at once too, not a 404.
+        _error(client.get(status, headers={"Authorization": f"Bearer {token}"}), 401, "invalid_token")
         _error(client.post("/api/v1/jobs/titles", json={"topic": "Bread"}, headers={"Authorization": f"Bearer {token}"}),
                401, "invalid_token")
 
@@ -146,8 +151,10 @@ def test_database_stopped_answers_503_with_retry_after_and_writes_nothing(inkwel
             with api.client(token) as client:
                 assert client.get("/api/v1/health").status_code == 200
                 server.stop("fast")
+                unknown = "00000000-0000-4000-8000-000000000000"
                 for response in (client.post("/api/v1/jobs/titles", json={"topic": "During the outage"}),
-                                 client.get("/api/v1/health"), client.get("/api/v1/me")):
+                                 client.get("/api/v1/health"), client.get("/api/v1/me"),
+                                 client.get(f"/api/v1/jobs/{unknown}/status")):
                     error = _error(response, 503, "service_unavailable")
                     assert error["message"].startswith("Service temporarily unavailable")
                     assert response.headers["retry-after"] == "5"
@@ -160,6 +167,12 @@ def test_database_stopped_answers_503_with_retry_after_and_writes_nothing(inkwel
                     if recovered.status_code == 202:
                         break
                 assert recovered.status_code == 202, recovered.text
+                polled = None
+                for _ in range(50):
+                    polled = client.get(recovered.headers["location"])
+                    if polled.status_code == 200:
+                        break
+                assert polled.status_code == 200, polled.text
         finally:
             api.stop()
     finally:
