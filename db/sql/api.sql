@@ -96,10 +96,3 @@ SELECT * FROM inkwell.list_api_tokens()
 -- revoke_api_token --
 -- End an API token at once (own, or anyone's for an admin); false when it may not or was ended already.
 SELECT inkwell.revoke_api_token(%(token_id)s)
-
--- api_caller --
--- The account of the acting session, its use recorded (at most once a minute); no row when the session is not live.
-SELECT u.id, u.username, u.display_name, u.role, u.organization_id, o.name AS organization_name, u.active
-  FROM inkwell.users AS u
-  JOIN inkwell.organizations AS o ON o.id = u.organization_id
- WHERE u.id = inkwell.touch_session()
