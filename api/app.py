@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import json
+from importlib.resources import files
 
 from fastapi import FastAPI
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.openapi.utils import get_openapi
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
 
 from api.errors import install_error_handlers
 from api.events import ChangeHub
@@ -16,6 +20,8 @@ from inkwell_settings import get_settings
 from queue_tasks.actions import job_manager_for
 
 TITLE = "Inkwell API"
+DOCS_ASSETS = str(files("fastapi_offline") / "static")
+DOCS_ASSETS_PATH = "/api/docs-assets"
 DESCRIPTION = (
     "Create content jobs, follow them live (Server-Sent Events) or by polling, read results, retry or cancel. "
     "Authenticate with `Authorization: Bearer <token>` (console → API tokens). Every error is "
@@ -106,8 +112,19 @@ def create_app(database_url: str | None = None) -> FastAPI:
 
     app = FastAPI(
         title=TITLE, description=DESCRIPTION, version="1", lifespan=lifespan,
-        docs_url="/api/docs", redoc_url=None, openapi_url="/api/openapi.json",
+        docs_url=None, redoc_url=None, openapi_url="/api/openapi.json",
     )
+    # The interactive docs with Swagger UI's files from the installed fastapi-offline package, not a CDN.
+    app.mount(DOCS_ASSETS_PATH, StaticFiles(directory=DOCS_ASSETS), name="docs-assets")
+
+    @app.get("/api/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url="/api/openapi.json", title=f"{TITLE} — interactive docs",
+            swagger_js_url=f"{DOCS_ASSETS_PATH}/swagger-ui-bundle.js", swagger_css_url=f"{DOCS_ASSETS_PATH}/swagger-ui.css",
+            swagger_favicon_url=f"{DOCS_ASSETS_PATH}/favicon.png",
+        )
+
     install_error_handlers(app)
     app.include_router(router)
     app.add_middleware(BodyLimit, max_bytes=settings.api_max_body_bytes)
