@@ -167,3 +167,18 @@ def clock_here(at: dt.datetime) -> str:
     """ "14:02" or "3 Dec 14:02" in the viewer's zone: for a label that names a thing (a selector's
     option, an expander), which a relative time would change under the reader's eyes."""
     return clock(at, browser_zone(), utc_now())
+
+
+def duration(seconds: float) -> str:
+    """4 min 10 s, 2 h 5 min, 3 d 4 h: precise when close, rounder when far."""
+    seconds = max(0, round(seconds))
+    minutes, secs = divmod(seconds, 60)
+    hours, minutes = divmod(minutes, 60)
+    days, hours = divmod(hours, 24)
+    if days:
+        return f"{days} d {hours} h"
+    if hours:
+        return f"{hours} h {minutes} min"
+    if minutes:
+        return f"{minutes} min {secs} s" if secs else f"{minutes} min"
+    return f"{secs} s"

@@ -28,7 +28,7 @@ from console_ui import (
     status_badge,
 )
 from console_kinds.partial import show_partial_answer
-from console_time import ago, clock_and_relative, exact_here
+from console_time import ago, clock_and_relative, duration, exact_here
 from db.connection import QueueUnavailable
 from db.live import (
     LiveFilters,
@@ -52,21 +52,6 @@ WATCHED = ("requests",)
 LIVE_MAX_AGE_SECONDS = 10.0
 # Time left is learned from recent runs of the same kind (db.live.typical_run_seconds), read this often.
 TYPICAL_RUN_REFRESH_SECONDS = 60
-
-
-def duration(seconds: float) -> str:
-    """4 min 10 s, 2 h 5 min, 3 d 4 h: precise when close, rounder when far."""
-    seconds = max(0, round(seconds))
-    minutes, secs = divmod(seconds, 60)
-    hours, minutes = divmod(minutes, 60)
-    days, hours = divmod(hours, 24)
-    if days:
-        return f"{days} d {hours} h"
-    if hours:
-        return f"{hours} h {minutes} min"
-    if minutes:
-        return f"{minutes} min {secs} s" if secs else f"{minutes} min"
-    return f"{secs} s"
 
 
 def chosen_filters() -> LiveFilters:

@@ -9,7 +9,7 @@ import datetime as dt
 import pandas as pd
 import streamlit as st
 
-from console_time import ago, exact_here, in_viewer_zone, time_column
+from console_time import ago, duration, exact_here, in_viewer_zone, time_column
 from console_ui import (
     QUEUE_RUNNERS,
     current_user,
@@ -137,17 +137,7 @@ def show_queue(queue: QueueSummary) -> None:
 
 
 def uptime_text(uptime: dt.timedelta | None) -> str:
-    """3 d 4 h, 2 h 5 min, 4 min 10 s: rounder the longer it runs."""
-    if uptime is None:
-        return "—"
-    minutes, seconds = divmod(max(0, int(uptime.total_seconds())), 60)
-    hours, minutes = divmod(minutes, 60)
-    days, hours = divmod(hours, 24)
-    if days:
-        return f"{days} d {hours} h"
-    if hours:
-        return f"{hours} h {minutes} min"
-    return f"{minutes} min {seconds} s" if minutes else f"{seconds} s"
+    return "—" if uptime is None else duration(uptime.total_seconds())
 
 
 def worker_name(worker: WorkerDetail) -> str:

@@ -40,10 +40,10 @@ def test_a_second_job_with_the_same_queueing_lock_names_its_lock_to_the_workers_
     assert refused.value.diag.message_detail == f"Key (queueing_lock)=({STALLED_CHECK_TASK}) already exists."
 
 
-def test_a_worker_keeps_running_when_its_periodic_check_is_already_queued(db, start_worker):
+def check_the_worker_rides_over_the_waiting_check(db, start_worker, extra_env: dict[str, str] | None = None) -> None:
     # The previous check, still waiting (scheduled an hour ahead): every tick of this worker meets it.
     waiting = db.execute(QUEUE_A_CHECK + " RETURNING id", {"task": STALLED_CHECK_TASK, "lock": STALLED_CHECK_TASK}).fetchone()[0]
-    worker = start_worker(extra_env={"INKWELL_STALLED_CHECK_SECONDS": "1"})
+    worker = start_worker(extra_env={"INKWELL_STALLED_CHECK_SECONDS": "1", **(extra_env or {})})
     wait_for(lambda: db.execute("SELECT count(*) FROM procrastinate_workers").fetchone()[0], timeout=30,
              message="the worker to start")
     time.sleep(4)  # a tick a second, each refused by the waiting check's queueing lock
@@ -57,6 +57,10 @@ def test_a_worker_keeps_running_when_its_periodic_check_is_already_queued(db, st
         "SELECT count(*) FROM procrastinate_jobs WHERE task_name = %s AND status = 'succeeded'", (STALLED_CHECK_TASK,)
     ).fetchone()[0], timeout=30, message="a check queued by the next tick to run")
     assert worker.process.poll() is None, worker.log
+
+
+def test_a_worker_keeps_running_when_its_periodic_check_is_already_queued(db, start_worker):
+    check_the_worker_rides_over_the_waiting_check(db, start_worker)
 
 
 @pytest.fixture
@@ -73,15 +77,4 @@ def worker_login_under_row_security(db, database_url):
 def test_a_workers_login_without_bypassrls_still_keeps_running(db, start_worker, worker_login_under_row_security):
     with psycopg.connect(worker_login_under_row_security, autocommit=True) as worker:
         assert worker.execute("SELECT rolbypassrls FROM pg_roles WHERE rolname = current_user").fetchone() == (False,)
-    waiting = db.execute(QUEUE_A_CHECK + " RETURNING id", {"task": STALLED_CHECK_TASK, "lock": STALLED_CHECK_TASK}).fetchone()[0]
-    worker = start_worker(extra_env={"INKWELL_STALLED_CHECK_SECONDS": "1", "DATABASE_URL": worker_login_under_row_security})
-    wait_for(lambda: db.execute("SELECT count(*) FROM procrastinate_workers").fetchone()[0], timeout=30,
-             message="the worker to start")
-    time.sleep(4)
-
-    assert worker.process.poll() is None, worker.log
-    assert "Side task deferrer failed" not in worker.log, worker.log
-    db.execute("DELETE FROM procrastinate_jobs WHERE id = %s", (waiting,))
-    wait_for(lambda: db.execute(
-        "SELECT count(*) FROM procrastinate_jobs WHERE task_name = %s AND status = 'succeeded'", (STALLED_CHECK_TASK,)
-    ).fetchone()[0], timeout=30, message="a check queued by the next tick to run")
+    check_the_worker_rides_over_the_waiting_check(db, start_worker, {"DATABASE_URL": worker_login_under_row_security})
