@@ -583,17 +583,24 @@ def forget_submission(content: object) -> None:
     st.session_state.setdefault("recent_submissions", {}).pop(key, None)
 
 
-def show_workers(workers: list) -> None:
-    """Workers from procrastinate_workers with their heartbeat; stale ones are flagged.
-
-    Takes any rows with `id`, `last_heartbeat`, `running_jobs` and `is_stale` (db.queues.WorkerStatus).
-    """
+def workers_heading_or_none_running(workers: list) -> bool:
+    """The Workers heading; False, after saying how to start one, when no worker runs."""
     st.subheader("Workers")
     if not workers:
         st.warning(
             "No worker is running, so no job starts. Start one with `python -m procrastinate --app=queue_tasks.app worker`.",
             icon=":material/engineering:",
         )
+        return False
+    return True
+
+
+def show_workers(workers: list) -> None:
+    """Workers from procrastinate_workers with their heartbeat; stale ones are flagged.
+
+    Takes any rows with `id`, `last_heartbeat`, `running_jobs` and `is_stale` (db.queues.WorkerStatus).
+    """
+    if not workers_heading_or_none_running(workers):
         return
     frame = pd.DataFrame(
         {

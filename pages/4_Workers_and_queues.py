@@ -20,6 +20,7 @@ from console_ui import (
     runs_the_queue,
     show_model_outage,
     show_unavailable,
+    workers_heading_or_none_running,
 )
 from db.connection import QueueUnavailable
 from db.people import ActionRefused
@@ -156,12 +157,7 @@ def show_running_job(job: RunningJob) -> None:
 
 
 def show_workers(workers: list[WorkerDetail]) -> None:
-    st.subheader("Workers")
-    if not workers:
-        st.warning(
-            "No worker is running, so no job starts. Start one with `python -m procrastinate --app=queue_tasks.app worker`.",
-            icon=":material/engineering:",
-        )
+    if not workers_heading_or_none_running(workers):
         return
     frame = pd.DataFrame(
         {
