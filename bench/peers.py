@@ -107,6 +107,11 @@ def celery_python() -> tuple[str | None, str]:
             detail = getattr(error, "stderr", "") or str(error)
             return None, f"could not install {PEERS_REQUIREMENTS.name}: {str(detail).strip()[-300:]}"
         (venv / ".complete").write_text("ok\n")
+    # Pointed at the product venv running now on every start: the one it was built from may be gone
+    # (another checkout, or a venv replaced when requirements.txt changed).
+    target = subprocess.run([str(python), "-c", "import site; print(site.getsitepackages()[0])"],
+                            check=True, capture_output=True, text=True).stdout.strip()
+    Path(target, "inkwell-product-venv.pth").write_text(site.getsitepackages()[0] + "\n")
     return str(python), ""
 
 
