@@ -68,13 +68,18 @@ class QuietPeriodicTasks(logging.Filter):
     def __init__(self, app: App):
         super().__init__()
         self.app = app
+        self._periodic_names: frozenset[str] | None = None
 
     def filter(self, record: logging.LogRecord) -> bool:
         if record.levelno >= logging.WARNING or logging.getLogger(record.name).isEnabledFor(logging.DEBUG):
             return True  # a worker started with --log-level debug asked for every line
         job = getattr(record, "job", None)  # Procrastinate's `extra`: the job's log context
         task_name = job.get("task_name") if isinstance(job, dict) else None
-        return task_name is None or task_name not in {name for name, _ in self.app.periodic_registry.periodic_tasks}
+        if task_name is None:
+            return True
+        if self._periodic_names is None:  # the tasks are all registered before a worker logs a job
+            self._periodic_names = frozenset(name for name, _ in self.app.periodic_registry.periodic_tasks)
+        return task_name not in self._periodic_names
 
 
 class InkwellApp(App):
