@@ -204,6 +204,9 @@ def page_header(title: str, *, roles: tuple[str, ...] | None = None) -> User:
     """The sign-in gate, then the page's title, the model banner and the account sidebar.
 
     `roles`: who may use the page; anyone else is told so and sees nothing more of it."""
+    # Whether this run is one the list's change check started (the user did nothing): read once,
+    # at the top of the run, by `take_notice`.
+    st.session_state[RUN_FOR_CHANGES_KEY] = st.session_state.pop(CHANGE_RERUN_KEY, False)
     user = require_sign_in()
     st.title(title)
     account_sidebar(user)
@@ -647,6 +650,12 @@ def change_counters() -> ChangeCounters:
     return _change_counters(get_settings().database_url)
 
 
+# Set by the change check just before it runs the page again; moved to RUN_FOR_CHANGES_KEY by the
+# next run's page_header.
+CHANGE_RERUN_KEY = "change_rerun_pending"
+RUN_FOR_CHANGES_KEY = "run_for_changes"
+
+
 def note_rows_read(list_name: str, topics: tuple[Topic, ...]) -> None:
     """Call before reading a list's rows: what its counters say now (read at or before the rows,
     so a change in between shows up as a change, never as none)."""
@@ -683,6 +692,22 @@ def rows_changed(list_name: str, topics: tuple[Topic, ...]) -> bool:
     return settling
 
 
+def take_notice(key: str) -> object | None:
+    """The notice an action left under `key` for this run to show, taken so the user's next action
+    does not show it again. A run that the list's change check started shows the last notice again:
+    the user did nothing, and what an action just did (which is itself often the change) must not
+    flash and vanish when the list refreshes."""
+    shown_key = f"{key}_shown"
+    notice = st.session_state.pop(key, None)
+    if notice is not None:
+        st.session_state[shown_key] = notice
+    elif st.session_state.get(RUN_FOR_CHANGES_KEY):
+        notice = st.session_state.get(shown_key)
+    else:
+        st.session_state.pop(shown_key, None)
+    return notice
+
+
 def refresh_when_changed(list_name: str, topics: tuple[Topic, ...], on_change: Callable[[], None]) -> None:
     """A one-second check that, when the list's rows changed, forgets them (`on_change`) and runs the
     page again: filters, selections and the scroll position stay as they are."""
@@ -691,6 +716,7 @@ def refresh_when_changed(list_name: str, topics: tuple[Topic, ...], on_change: C
     def check() -> None:
         if rows_changed(list_name, topics):
             on_change()
+            st.session_state[CHANGE_RERUN_KEY] = True
             st.rerun(scope="app")
 
     check()

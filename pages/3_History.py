@@ -34,6 +34,7 @@ from console_ui import (
     session_token,
     show_unavailable,
     status_badge,
+    take_notice,
 )
 from console_kinds import show_result
 from console_time import ago, exact_here, in_viewer_zone, time_column
@@ -114,7 +115,7 @@ def notify(kind: str, text: str) -> None:
 
 
 def show_notice() -> None:
-    notice = st.session_state.pop("history_notice", None)
+    notice = take_notice("history_notice")
     if notice:
         kind, text = notice
         {"success": st.success, "warning": st.warning, "info": st.info, "error": st.error}[kind](text)

@@ -266,6 +266,34 @@ def test_bulk_retry_of_the_selected_rows_retries_only_those_that_can_be(console_
     assert any("Retried 2 of 2 requests." in s.value for s in at.success)
 
 
+def test_the_outcome_of_a_bulk_action_stays_when_the_list_refreshes_for_its_own_change(console_as, db, monkeypatch):
+    # The retry is itself a change of the list: when the change check sees it in the same run, the page
+    # runs again by itself, and the outcome must still be on screen (it flashed and vanished before).
+    import console_ui
+
+    failed = submit(db, "failed a", "failed b")
+    finish(db, failed, "failed", error_code="server_error", error_message="500")
+    at = select_rows(open_page(console_as), [0, 1])
+    at.button(key="bulk_retry_selected").click().run()
+    checks = []
+    real_rows_changed = console_ui.rows_changed
+
+    def changed_on_the_first_look(list_name, topics):
+        checks.append(list_name)
+        return True if len(checks) == 1 else real_rows_changed(list_name, topics)
+
+    monkeypatch.setattr(console_ui, "rows_changed", changed_on_the_first_look)
+    at.button(key="bulk_confirm").click().run()
+
+    assert len(checks) >= 2  # the change check ran the page again
+    assert {get_request(db, r).status for r in failed} == {"queued"}
+    assert any("Retried 2 of 2 requests." in s.value for s in at.success)
+
+    monkeypatch.setattr(console_ui, "rows_changed", lambda list_name, topics: False)
+    at.button(key="history_refresh_empty").click().run()  # the user's next action: the outcome is old news
+    assert not any("Retried" in s.value for s in at.success)
+
+
 def test_dismissing_a_bulk_action_changes_nothing(console_as, db):
     failed = submit(db, "failed a")
     finish(db, failed, "failed")
