@@ -27,12 +27,14 @@ from console_ui import (
     page_header,
     paused_note,
     plural,
+    rerun_for_changes,
     rows_changed,
     show_model_outage,
     show_price,
     show_unavailable,
     show_workers,
     status_badge,
+    take_notice,
 )
 from console_kinds import show_result
 from console_time import (
@@ -61,7 +63,8 @@ OVERVIEW_REFRESH_SECONDS = 5
 
 def request_titles() -> None:
     # Queued: the page ran again (below) to draw the form empty; a drawn field cannot be emptied.
-    if queued := st.session_state.pop("home_queued", None):
+    queued = take_notice("home_queued")
+    if st.session_state.pop("home_form_to_empty", False):
         for key in ("home_topic", "home_audience", "home_tone"):
             st.session_state[key] = ""
     with st.form("titles_form"):
@@ -95,9 +98,13 @@ def request_titles() -> None:
                 else:
                     st.session_state.pop("home_rows", None)  # listed below at once
                     st.session_state["home_queued"] = f"Queued: titles for “{escape_markdown(data.topic)}”. Progress shows below."
+                    st.session_state["home_form_to_empty"] = True
                     st.rerun()
+    # Always a place for the line, so the requests below keep their place on the page whether it
+    # shows or not (a progress bar that moved was drawn twice for a moment).
+    notice = st.empty()
     if queued:
-        st.success(queued)
+        notice.success(queued)
 
 
 def show_request(request: GenerationRequest) -> None:
@@ -344,7 +351,7 @@ def keep_nav_counts_current(shown: NavCounts | None) -> None:
     if time.monotonic() - st.session_state.get("nav_counts_shown_at", 0.0) < NAV_RERUN_MIN_SECONDS:
         return
     if current_nav_counts() != shown:
-        st.rerun(scope="app")
+        rerun_for_changes()
 
 
 # Before the navigation: the tab keeps this icon on every page (the pages set none).

@@ -650,8 +650,8 @@ def change_counters() -> ChangeCounters:
     return _change_counters(get_settings().database_url)
 
 
-# Set by the change check just before it runs the page again; moved to RUN_FOR_CHANGES_KEY by the
-# next run's page_header.
+# Set by `rerun_for_changes` just before it runs the page again; moved to RUN_FOR_CHANGES_KEY by
+# the next run's page_header.
 CHANGE_RERUN_KEY = "change_rerun_pending"
 RUN_FOR_CHANGES_KEY = "run_for_changes"
 
@@ -692,11 +692,18 @@ def rows_changed(list_name: str, topics: tuple[Topic, ...]) -> bool:
     return settling
 
 
+def rerun_for_changes() -> None:
+    """Runs the whole page again because what it shows changed, not because the user did something:
+    the notices of the user's last action stay (`take_notice`)."""
+    st.session_state[CHANGE_RERUN_KEY] = True
+    st.rerun(scope="app")
+
+
 def take_notice(key: str) -> object | None:
     """The notice an action left under `key` for this run to show, taken so the user's next action
-    does not show it again. A run that the list's change check started shows the last notice again:
-    the user did nothing, and what an action just did (which is itself often the change) must not
-    flash and vanish when the list refreshes."""
+    does not show it again. A run that a change started (`rerun_for_changes`: a list's change check,
+    the navigation's counts) shows the last notice again: the user did nothing, and what an action
+    just did (which is itself often the change) must not flash and vanish when the page refreshes."""
     shown_key = f"{key}_shown"
     notice = st.session_state.pop(key, None)
     if notice is not None:
@@ -716,8 +723,7 @@ def refresh_when_changed(list_name: str, topics: tuple[Topic, ...], on_change: C
     def check() -> None:
         if rows_changed(list_name, topics):
             on_change()
-            st.session_state[CHANGE_RERUN_KEY] = True
-            st.rerun(scope="app")
+            rerun_for_changes()
 
     check()
 

@@ -25,6 +25,7 @@ from console_ui import (
     plural,
     show_price,
     show_unavailable,
+    take_notice,
 )
 from db.connection import QueueUnavailable
 from queue_tasks.bulk_input import RefusedLine
@@ -89,10 +90,10 @@ def queue_requests(
 
 
 def show_what_was_queued() -> None:
-    """The outcome of the submit that ran the page again, once. Drawn in a container that is there
+    """The outcome of the submit that ran the page again, until the user acts again (`take_notice`). Drawn in a container that is there
     on every run: the page's elements keep their places, so the browser keeps the form's tab open."""
     with st.container():
-        if notice := st.session_state.pop(NOTICE_KEY, None):
+        if notice := take_notice(NOTICE_KEY):
             message, refused, left_in_form, cleaned = notice
             st.success(message, icon=":material/check_circle:")
             for note in cleaned:

@@ -19,6 +19,7 @@ from console_ui import (
     escape_markdown,
     page_header,
     show_unavailable,
+    take_notice,
 )
 from db.connection import QueueUnavailable
 from db.people import (
@@ -47,7 +48,7 @@ def notify(kind: str, text: str) -> None:
 
 
 def show_notice() -> None:
-    if notice := st.session_state.pop("admin_notice", None):
+    if notice := take_notice("admin_notice"):
         kind, text = notice
         {"success": st.success, "warning": st.warning, "error": st.error}[kind](text)
 

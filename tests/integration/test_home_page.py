@@ -29,6 +29,25 @@ def test_submitting_a_topic_queues_it_and_lists_it(console_as, db):
     assert "composting in small apartments" in all_markdown(at)
 
 
+def test_the_queued_line_stays_when_a_change_runs_the_page_again_and_goes_at_the_next_action(console_as, db):
+    # The request starting changes the navigation's counts, which runs the whole page again: the
+    # "Queued" line must not vanish then (and, vanishing, move the progress bars below it).
+    from console_ui import CHANGE_RERUN_KEY
+
+    at = console_as("editor").run()
+    at.text_area[0].input("composting in small apartments")
+    at.button[0].click().run()
+    assert any("Queued: titles for" in s.value for s in at.success)
+    assert at.text_area[0].value == ""  # the form starts again empty
+
+    at.session_state[CHANGE_RERUN_KEY] = True  # what console_ui.rerun_for_changes sets before it reruns
+    at.run()
+    assert any("Queued: titles for" in s.value for s in at.success)
+
+    at.run()  # a run the user caused
+    assert not any("Queued: titles for" in s.value for s in at.success)
+
+
 def test_invalid_topic_is_refused_with_the_reason_and_nothing_is_queued(console_as, db):
     at = console_as("editor").run()
     at.text_area[0].input("  a ")
