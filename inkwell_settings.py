@@ -41,9 +41,16 @@ class InkwellSettings(BaseSettings):
     shutdown_graceful_seconds: float = Field(default=10.0, ge=0)
 
     # Progress rows are written at most this often per job, step changes included (queue_tasks/progress.py).
-    progress_write_interval_seconds: float = Field(default=0.5, ge=0)
+    # Once a second: the console's lists redraw once a second, so a faster rate showed nothing more,
+    # and each write costs PostgreSQL CPU (bench/RESULTS.md, "Performance, round two").
+    progress_write_interval_seconds: float = Field(default=1.0, ge=0)
 
     worker_concurrency: int = Field(default=10, ge=1)
+    # Connections in a worker's pool (fetch, finish, heartbeat, the request's reads and writes);
+    # 0: concurrency + 2, at least 4 and at most 8. Each job holds one only for a statement or a
+    # short transaction, and more connections made every job cost PostgreSQL more CPU, not less
+    # (bench/RESULTS.md, "Performance, round two").
+    worker_pool_size: int = Field(default=0, ge=0, le=100)
     # A worker silent for this long is presumed dead and its jobs are re-queued.
     stalled_worker_seconds: float = Field(default=30.0, gt=0)
     # How often a worker looks for such jobs (seconds, 1–59).
