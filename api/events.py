@@ -1,13 +1,16 @@
 """Live job events: one LISTEN connection per API process, fanned out to every event stream.
 
 A trigger sends the id of each request whose visible state changed on the channel
-`inkwell_request_changes` (migration 0080). The hub listens on one connection; when an id that
-some stream follows arrives, it reads that request once (all ids that arrived together in one
-query) and hands the row to each of its streams. No stream ever queries the database itself
-after it opened: a thousand streams on one job cost one read per change, not a thousand.
+`inkwell_request_changes` (migration 0080), for the requests some hub follows (0150: the hub
+records them in `inkwell.followed_requests` under its LISTEN connection's backend pid, so the
+jobs nobody follows cost no NOTIFY). The hub listens on one connection; when an id that some
+stream follows arrives, it reads that request once (all ids that arrived together in one query)
+and hands the row to each of its streams. No stream ever queries the database itself after it
+opened: a thousand streams on one job cost one read per change, not a thousand.
 
-If the listening connection drops, the hub reconnects with back-off and re-reads every followed
-request, so a change made while it was away is not lost.
+If the listening connection drops, the hub reconnects with back-off, records every followed
+request again under its new backend, and re-reads them, so a change made while it was away is not
+lost.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from typing import Any
 import psycopg
 import psycopg_pool
 
+from db.followers import follow_requests, forget_gone_listeners, unfollow_request
 from db.requests import TERMINAL_STATUSES, GenerationRequest, get_requests_by_ids_async
 from queue_tasks.job_status import status_document
 
@@ -43,6 +47,7 @@ class ChangeHub:
         self._pool: psycopg_pool.AsyncConnectionPool | None = None
         self.connected = asyncio.Event()
         self.listen_connections = 0  # opened so far: one, unless the connection dropped
+        self._listener_pid: int | None = None  # the LISTEN connection's backend, while connected
 
     async def start(self) -> None:
         self._pool = psycopg_pool.AsyncConnectionPool(
@@ -69,8 +74,12 @@ class ChangeHub:
     async def follow(self, request_id: uuid.UUID) -> AsyncIterator[asyncio.Queue]:
         """A queue that receives the request (GenerationRequest) after each change, while the block runs."""
         queue: asyncio.Queue = asyncio.Queue(maxsize=64)
+        first = request_id not in self._subscribers
         self._subscribers[request_id].add(queue)
         try:
+            if first:
+                # Recorded before the caller's first read, so no change after that read goes unannounced.
+                await self._record_followed([request_id])
             yield queue
         finally:
             followers = self._subscribers.get(request_id)
@@ -78,6 +87,26 @@ class ChangeHub:
                 followers.discard(queue)
                 if not followers:
                     del self._subscribers[request_id]
+                    await self._forget_followed(request_id)
+
+    async def _record_followed(self, ids: list[uuid.UUID]) -> None:
+        """Announce changes of these requests to this hub's listener (inkwell.follow_requests). While
+        it is not connected there is nothing to record: connecting records every followed request."""
+        pid = self._listener_pid
+        if pid is None or self._pool is None or not ids:
+            return
+        async with self._pool.connection() as conn:
+            await follow_requests(conn, ids, listener_pid=pid)
+
+    async def _forget_followed(self, request_id: uuid.UUID) -> None:
+        pid = self._listener_pid
+        if pid is None or self._pool is None:
+            return
+        try:
+            async with self._pool.connection() as conn:
+                await unfollow_request(conn, request_id, listener_pid=pid)
+        except Exception as error:  # left behind, it only costs a NOTIFY per change until housekeeping
+            logger.warning("event hub could not forget a followed request (%s)", type(error).__name__)
 
     async def _listen(self) -> None:
         delay = 0.2
@@ -87,6 +116,11 @@ class ChangeHub:
                     self._database_url, autocommit=True, application_name="inkwell-api-listen"
                 ) as conn:
                     await conn.execute(f"LISTEN {CHANNEL}")
+                    # What this hub followed under an earlier connection (and any other gone
+                    # listener) is forgotten; every request followed now is recorded under this one.
+                    await forget_gone_listeners(conn)
+                    self._listener_pid = conn.info.backend_pid
+                    await self._record_followed(list(self._subscribers))
                     self.listen_connections += 1
                     self.connected.set()
                     delay = 0.2
@@ -100,6 +134,7 @@ class ChangeHub:
             except asyncio.CancelledError:
                 raise
             except Exception as error:  # the database went away: listen again when it is back
+                self._listener_pid = None
                 self.connected.clear()
                 logger.warning("event listener lost its connection (%s); reconnecting", type(error).__name__)
                 await asyncio.sleep(delay)

@@ -14,6 +14,7 @@ import logging
 
 from procrastinate import JobContext
 
+from db.followers import forget_gone_listeners
 from db.housekeeping import archive_finished_job_events, delete_old_history
 from db.idempotency import delete_old_keys_async
 from inkwell_settings import get_settings
@@ -42,6 +43,8 @@ async def clean_up_queue(context: JobContext, timestamp: int) -> dict:
     async with pool.connection() as conn:
         # HTTP API Idempotency-Keys answer for 24 hours; older ones are only dead weight.
         outcome["deleted_idempotency_keys"] = await delete_old_keys_async(conn)
+        # Followed requests (migration 0150) of API processes gone, or that ended long ago.
+        outcome["forgotten_followed_requests"] = await forget_gone_listeners(conn)
     if settings.history_retention_days is not None:
         async with pool.connection() as conn:
             requests, events = await delete_old_history(

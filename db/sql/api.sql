@@ -96,3 +96,15 @@ SELECT * FROM inkwell.list_api_tokens()
 -- revoke_api_token --
 -- End an API token at once (own, or anyone's for an admin); false when it may not or was ended already.
 SELECT inkwell.revoke_api_token(%(token_id)s)
+
+-- follow_requests --
+-- An event hub's LISTEN connection (its backend pid) follows these requests: their changes are announced (migration 0150).
+SELECT inkwell.follow_requests(%(request_ids)s::uuid[], %(listener_pid)s)
+
+-- unfollow_request --
+-- The hub's last stream on this request ended.
+SELECT inkwell.unfollow_request(%(request_id)s, %(listener_pid)s)
+
+-- forget_gone_listeners --
+-- Followed requests of listeners that are gone, or of requests that ended over an hour ago; returns how many.
+SELECT inkwell.forget_gone_listeners()

@@ -37,6 +37,9 @@ def test_many_streams_share_one_listening_connection_and_each_ends_with_the_term
         kinds = {event.event for event in stream.events}
         assert {"status", "progress", "partial"} <= kinds, kinds
     assert _listen_connections(db) == 1
+    # The hub followed the job while its streams ran (its changes were announced), and no longer.
+    wait_for(lambda: db.execute("SELECT count(*) FROM inkwell.followed_requests").fetchone()[0] == 0,
+             timeout=10, message="the ended streams' request no longer followed")
 
 
 def test_last_event_id_resumes_after_what_the_client_saw(api_server, cast, token_for, llm_server, worker):
