@@ -89,3 +89,12 @@ def test_peers_benchmark_prints_inkwell_and_bare_side_by_side_and_what_the_kill_
     )
     assert {"peers_inkwell_wall_median", "peers_bare_wall_median", "peers_postgres_cpu_inkwell_over_bare_median"} <= set(figures)
     assert figures["peers_kill_inkwell_lost"] == "0.000"
+
+
+def test_variants_benchmark_prints_each_variants_postgres_cpu_per_job(tmp_path):
+    figures = run_benchmark(
+        "bench.variants", "--variant", "now", "--variant", "before=env:INKWELL_WORKER_POOL_SIZE=20+sql:bench/sql/notify_every_change.sql",
+        "--rounds", "1", "--jobs", "10", "--workers", "1", "--concurrency", "5", "--seconds", "0.2",
+    )
+    assert {"variants_now_postgres_ms_per_job", "variants_before_postgres_ms_per_job"} <= figures.keys()
+    assert all(float(figures[name]) > 0 for name in ("variants_now_postgres_ms_per_job", "variants_before_postgres_ms_per_job"))
