@@ -204,8 +204,8 @@ def page_header(title: str, *, roles: tuple[str, ...] | None = None) -> User:
     """The sign-in gate, then the page's title, the model banner and the account sidebar.
 
     `roles`: who may use the page; anyone else is told so and sees nothing more of it."""
-    # Whether this run is one the list's change check started (the user did nothing): read once,
-    # at the top of the run, by `take_notice`.
+    # Whether a change started this run (`rerun_for_changes`: the user did nothing); read by
+    # `take_notice`.
     st.session_state[RUN_FOR_CHANGES_KEY] = st.session_state.pop(CHANGE_RERUN_KEY, False)
     user = require_sign_in()
     st.title(title)

@@ -74,12 +74,11 @@ class ChangeHub:
     async def follow(self, request_id: uuid.UUID) -> AsyncIterator[asyncio.Queue]:
         """A queue that receives the request (GenerationRequest) after each change, while the block runs."""
         queue: asyncio.Queue = asyncio.Queue(maxsize=64)
-        first = request_id not in self._subscribers
         self._subscribers[request_id].add(queue)
         try:
-            if first:
-                # Recorded before the caller's first read, so no change after that read goes unannounced.
-                await self._record_followed([request_id])
+            # Recorded (again, for a request already followed: a no-op row) before the caller's first
+            # read, so no change after that read goes unannounced, however streams come and go.
+            await self._record_followed([request_id])
             yield queue
         finally:
             followers = self._subscribers.get(request_id)
@@ -105,6 +104,11 @@ class ChangeHub:
         try:
             async with self._pool.connection() as conn:
                 await unfollow_request(conn, request_id, listener_pid=pid)
+            if request_id in self._subscribers:
+                # A stream began following it while the row went: record it again, and read it once
+                # more for a change made in between.
+                await self._record_followed([request_id])
+                self._mark_dirty([request_id])
         except Exception as error:  # left behind, it only costs a NOTIFY per change until housekeeping
             logger.warning("event hub could not forget a followed request (%s)", type(error).__name__)
 

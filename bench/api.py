@@ -79,9 +79,7 @@ def start_api(env: dict[str, str]) -> tuple[subprocess.Popen, str]:
 def make_users(conn: psycopg.Connection) -> tuple[object, object]:
     """An editor (creates) and an operator (reads any of the million rows), in an organization with
     plenty of credits, both without the per-minute submission cap (it would stop the create round)."""
-    from db.people import acting_as, create_organization, create_user, ensure_first_admin
-
-    from db.people import get_user
+    from db.people import acting_as, create_organization, create_user, ensure_first_admin, get_user
 
     kept = conn.execute("SELECT id FROM inkwell.users WHERE username IN ('bench-editor', 'bench-operator') ORDER BY username").fetchall()
     if len(kept) == 2:  # a database kept by --keep: its users, from the first run

@@ -7,9 +7,9 @@ Each round runs every variant once, the order rotating from round to round, each
 database copied from one migrated template (so no variant inherits another's rows, dead versions or
 statistics). A variant is a name, optionally `=` and parts joined by `+`: `env:NAME=VALUE[,…]` (the
 workers' environment) and `sql:FILE` (statements run on its database after the copy, e.g. to put
-back what a migration removed and see what it cost; bench/sql/ has such files). The mix is `bench.peers`'s: titles requests whose model call streams 20
-pieces over `--seconds` from the local OpenAI-compatible server, `--workers` processes at
-`--concurrency`. Printed per round and variant: wall time, PostgreSQL CPU per job (all server
+back what a migration removed and see what it cost; bench/sql/ has such files). The mix is
+`bench.peers`'s: titles requests whose model call streams 20 pieces over `--seconds` from the local
+OpenAI-compatible server, `--workers` processes at `--concurrency`. Printed per round and variant: wall time, PostgreSQL CPU per job (all server
 processes, psutil) and worker CPU per job; at the end each variant's PostgreSQL CPU per job over the
 first variant's, round by round (the same machine load for both).
 """
@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,10 +35,9 @@ from bench.common import (
     postgres_pids,
     registered_workers,
     start_worker,
+    throwaway_database,
     wait_for_workers,
 )
-from db.embedded import EmbeddedPostgres
-from db.migrate import migrate
 from tests.support import llm_server
 from tests.support.llm_server import LLMTestServer, ok
 
@@ -119,7 +117,7 @@ def one_round(admin: psycopg.Connection, url: str, variant: Variant, number: int
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--variant", dest="variants", type=parse_variant, action="append", required=True,
-                        help="name[=env:NAME=VALUE,…|=sql:FILE]; the first is the one the others are compared with")
+                        help="name[=env:NAME=VALUE,…+sql:FILE]; the first is the one the others are compared with")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--jobs", type=int, default=1_000)
     parser.add_argument("--workers", type=int, default=2, help="worker processes")
@@ -130,43 +128,33 @@ def main() -> None:
     if len(set(names)) != len(names):
         parser.error(f"variant names must differ: {names}")
 
-    folder = Path(tempfile.mkdtemp(prefix="inkwell-bench-variants-"))
-    server = EmbeddedPostgres(folder / "pgdata", durable=True)
-    url = server.start()
     results: dict[str, list[dict]] = {name: [] for name in names}
-    try:
-        migrate(url)
-        behaviour = ok(delay_per_chunk=args.seconds / 20, chunks=20)
-        with LLMTestServer(default_behaviour=behaviour) as model, psycopg.connect(url, autocommit=True) as admin:
-            print(machine_line(admin))
-            print(f"{args.jobs:,} model jobs ({args.seconds:g} s, 20 streamed pieces) per round and variant; "
-                  f"{args.workers} worker process(es) × concurrency {args.concurrency}; a fresh database each", flush=True)
-            admin.execute(f"CREATE DATABASE variants_template TEMPLATE {admin.info.dbname}")
-            number = 0
-            for round_number in range(args.rounds):
-                shift = round_number % len(args.variants)
-                for variant in args.variants[shift:] + args.variants[:shift]:
-                    number += 1
-                    r = one_round(admin, url, variant, number, args, model.base_url)
-                    results[variant.name].append(r)
-                    print(f"  round {round_number + 1} {variant.name:12s} wall {r['wall']:6.2f} s  PostgreSQL "
-                          f"{r['postgres_ms']:5.2f} ms/job  worker {r['worker_ms']:5.2f} ms/job  load {r['load']:.2f}",
-                          flush=True)
-        first = names[0]
-        print(f"\nPostgreSQL CPU per job, median of rounds, and ÷ {first} round by round:")
-        for name in names:
-            ms = [r["postgres_ms"] for r in results[name]]
-            ratios = [r["postgres_ms"] / b["postgres_ms"] for r, b in zip(results[name], results[first])]
-            walls = [r["wall"] for r in results[name]]
-            print(f"  {name:12s} {statistics.median(ms):5.2f} ms/job  ÷ {first}: {', '.join(f'{x:.2f}' for x in ratios)}"
-                  f"  wall median {statistics.median(walls):.2f} s", flush=True)
-            print(f"FIGURE variants_{name}_postgres_ms_per_job = {statistics.median(ms):.3f} ms", flush=True)
-    finally:
-        server.stop()
-        import shutil
-
-        shutil.rmtree(folder, ignore_errors=True)
-
+    behaviour = ok(delay_per_chunk=args.seconds / 20, chunks=20)
+    with throwaway_database() as url, LLMTestServer(default_behaviour=behaviour) as model, \
+            psycopg.connect(url, autocommit=True) as admin:
+        print(machine_line(admin))
+        print(f"{args.jobs:,} model jobs ({args.seconds:g} s, 20 streamed pieces) per round and variant; "
+              f"{args.workers} worker process(es) × concurrency {args.concurrency}; a fresh database each", flush=True)
+        admin.execute(f"CREATE DATABASE variants_template TEMPLATE {admin.info.dbname}")
+        number = 0
+        for round_number in range(args.rounds):
+            shift = round_number % len(args.variants)
+            for variant in args.variants[shift:] + args.variants[:shift]:
+                number += 1
+                r = one_round(admin, url, variant, number, args, model.base_url)
+                results[variant.name].append(r)
+                print(f"  round {round_number + 1} {variant.name:12s} wall {r['wall']:6.2f} s  PostgreSQL "
+                      f"{r['postgres_ms']:5.2f} ms/job  worker {r['worker_ms']:5.2f} ms/job  load {r['load']:.2f}",
+                      flush=True)
+    first = names[0]
+    print(f"\nPostgreSQL CPU per job, median of rounds, and ÷ {first} round by round:")
+    for name in names:
+        ms = [r["postgres_ms"] for r in results[name]]
+        ratios = [r["postgres_ms"] / b["postgres_ms"] for r, b in zip(results[name], results[first])]
+        walls = [r["wall"] for r in results[name]]
+        print(f"  {name:12s} {statistics.median(ms):5.2f} ms/job  ÷ {first}: {', '.join(f'{x:.2f}' for x in ratios)}"
+              f"  wall median {statistics.median(walls):.2f} s", flush=True)
+        print(f"FIGURE variants_{name}_postgres_ms_per_job = {statistics.median(ms):.3f} ms", flush=True)
 
 if __name__ == "__main__":
     main()

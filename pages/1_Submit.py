@@ -90,8 +90,9 @@ def queue_requests(
 
 
 def show_what_was_queued() -> None:
-    """The outcome of the submit that ran the page again, until the user acts again (`take_notice`). Drawn in a container that is there
-    on every run: the page's elements keep their places, so the browser keeps the form's tab open."""
+    """The outcome of the submit that ran the page again, until the user acts again (`take_notice`).
+    Drawn in a container that is there on every run: the page's elements keep their places, so the
+    browser keeps the form's tab open."""
     with st.container():
         if notice := take_notice(NOTICE_KEY):
             message, refused, left_in_form, cleaned = notice
