@@ -73,17 +73,18 @@ def inkwell_env(database_url: str, **extra: str) -> dict[str, str]:
 
 
 def start_worker(
-    app: str, env: dict[str, str], *, concurrency: int, queues: str, name: str, log_level: str = "warning"
+    app: str, env: dict[str, str], *, concurrency: int, queues: str, name: str, log_level: str = "warning",
+    cwd: Path = ROOT,
 ) -> WorkerProcess:
-    """A real `python -m procrastinate worker` subprocess. Both apps log at the same level (WARNING by
-    default: the INFO lines cost ~5 % per job in either)."""
+    """A real `python -m procrastinate worker` subprocess, run in `cwd` (the code it imports). Both apps
+    log at the same level (WARNING by default: the INFO lines cost ~5 % per job in either)."""
     log_path = Path(tempfile.gettempdir()) / f"inkwell-bench-{os.getpid()}-{name}.log"
     command = [
         sys.executable, "-m", "procrastinate", f"--app={app}", f"--log-level={log_level}", "worker",
         "--name", name, "--concurrency", str(concurrency), "--queues", queues,
     ]
     with open(log_path, "w") as log:
-        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(command, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT)
     return WorkerProcess(process, log_path)
 
 

@@ -6,8 +6,10 @@
 Each round runs every variant once, the order rotating from round to round, each on a fresh
 database copied from one migrated template (so no variant inherits another's rows, dead versions or
 statistics). A variant is a name, optionally `=` and parts joined by `+`: `env:NAME=VALUE[,…]` (the
-workers' environment) and `sql:FILE` (statements run on its database after the copy, e.g. to put
-back what a migration removed and see what it cost; bench/sql/ has such files). The mix is
+workers' environment), `sql:FILE` (statements run on its database after the copy, e.g. to put
+back what a migration removed and see what it cost; bench/sql/ has such files) and `code:REV` (its
+workers run the code of that git revision, checked out in a temporary worktree: a change to the
+worker's code against the commit before it, in the same run; the schema stays this checkout's). The mix is
 `bench.peers`'s: titles requests whose model call streams 20 pieces over `--seconds` from the local
 OpenAI-compatible server, `--workers` processes at `--concurrency`. Printed per round and variant: wall time, PostgreSQL CPU per job (all server
 processes, psutil) and worker CPU per job; at the end each variant's PostgreSQL CPU per job over the
@@ -17,8 +19,11 @@ first variant's, round by round (the same machine load for both).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import statistics
+import subprocess
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +32,7 @@ import psycopg
 
 from bench.common import (
     INKWELL_APP,
+    ROOT,
     INKWELL_QUEUE,
     cpu_by_process,
     cpu_since,
@@ -44,15 +50,35 @@ from tests.support.llm_server import LLMTestServer, ok
 llm_server._HTTPServer.request_queue_size = 1024  # as bench/peers.py: a real endpoint's backlog
 
 
+@contextlib.contextmanager
+def worktrees(variants: list[Variant]):
+    """Check out each `code:` variant's revision in a temporary git worktree, removed after."""
+    made = []
+    try:
+        for variant in variants:
+            if variant.revision:
+                folder = Path(tempfile.mkdtemp(prefix=f"inkwell-variant-{variant.name}-"))
+                subprocess.run(["git", "worktree", "add", "--detach", "--quiet", str(folder), variant.revision],
+                               cwd=ROOT, check=True)
+                made.append(folder)
+                variant.code_root = folder
+        yield
+    finally:
+        for folder in made:
+            subprocess.run(["git", "worktree", "remove", "--force", str(folder)], cwd=ROOT, check=False)
+
+
 @dataclass
 class Variant:
     name: str
     env: dict[str, str] = field(default_factory=dict)
     sql: str = ""
+    revision: str = ""
+    code_root: Path = ROOT
 
 
 def parse_variant(text: str) -> Variant:
-    """name, or name=PART[+PART…] where a PART is env:NAME=VALUE[,NAME=VALUE…] or sql:FILE."""
+    """name, or name=PART[+PART…] where a PART is env:NAME=VALUE[,NAME=VALUE…], sql:FILE or code:REV."""
     name, _, spec = text.partition("=")
     if not name.isidentifier():
         raise argparse.ArgumentTypeError(f"variant name {name!r}: letters, digits and _ only")
@@ -69,8 +95,14 @@ def parse_variant(text: str) -> Variant:
             if not path.is_file():
                 raise argparse.ArgumentTypeError(f"variant {name}: no SQL file {value!r}")
             variant.sql += path.read_text() + "\n"
+        elif kind == "code":
+            found = subprocess.run(["git", "rev-parse", "--verify", "--quiet", f"{value}^{{commit}}"], cwd=ROOT,
+                                   capture_output=True, text=True)
+            if found.returncode != 0:
+                raise argparse.ArgumentTypeError(f"variant {name}: no git revision {value!r}")
+            variant.revision = found.stdout.strip()
         else:
-            raise argparse.ArgumentTypeError(f"variant {name}: expected env:… or sql:…, got {part!r}")
+            raise argparse.ArgumentTypeError(f"variant {name}: expected env:…, sql:… or code:…, got {part!r}")
     return variant
 
 
@@ -85,9 +117,11 @@ def one_round(admin: psycopg.Connection, url: str, variant: Variant, number: int
             env = inkwell_env(database_url, INKWELL_LLM_BASE_URL=model_url, INKWELL_LLM_API_KEY="bench-key",
                               INKWELL_LLM_MODEL="inkwell-test-model", INKWELL_WORKER_CONCURRENCY=str(args.concurrency),
                               **variant.env)
+            env["PYTHONPATH"] = str(variant.code_root)
             before = registered_workers(conn)
             workers = [start_worker(INKWELL_APP, env, concurrency=args.concurrency, queues=INKWELL_QUEUE,
-                                    name=f"variant-{variant.name}-{number}-{i}") for i in range(args.workers)]
+                                    name=f"variant-{variant.name}-{number}-{i}", cwd=variant.code_root)
+                       for i in range(args.workers)]
             try:
                 wait_for_workers(conn, before + args.workers)
                 time.sleep(0.5)
@@ -130,9 +164,12 @@ def main() -> None:
 
     results: dict[str, list[dict]] = {name: [] for name in names}
     behaviour = ok(delay_per_chunk=args.seconds / 20, chunks=20)
-    with throwaway_database() as url, LLMTestServer(default_behaviour=behaviour) as model, \
+    with worktrees(args.variants), throwaway_database() as url, LLMTestServer(default_behaviour=behaviour) as model, \
             psycopg.connect(url, autocommit=True) as admin:
         print(machine_line(admin))
+        for variant in args.variants:
+            if variant.revision:
+                print(f"variant {variant.name}: workers run revision {variant.revision[:12]}", flush=True)
         print(f"{args.jobs:,} model jobs ({args.seconds:g} s, 20 streamed pieces) per round and variant; "
               f"{args.workers} worker process(es) × concurrency {args.concurrency}; a fresh database each", flush=True)
         admin.execute(f"CREATE DATABASE variants_template TEMPLATE {admin.info.dbname}")

@@ -92,9 +92,12 @@ def test_peers_benchmark_prints_inkwell_and_bare_side_by_side_and_what_the_kill_
 
 
 def test_variants_benchmark_prints_each_variants_postgres_cpu_per_job(tmp_path):
+    worktrees = subprocess.run(["git", "worktree", "list"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
     figures = run_benchmark(
-        "bench.variants", "--variant", "now", "--variant", "before=env:INKWELL_WORKER_POOL_SIZE=20+sql:bench/sql/notify_every_change.sql",
+        "bench.variants", "--variant", "now", "--variant", "before=env:INKWELL_WORKER_POOL_SIZE=20+sql:bench/sql/notify_every_change.sql+code:HEAD",
         "--rounds", "1", "--jobs", "10", "--workers", "1", "--concurrency", "5", "--seconds", "0.2",
     )
     assert {"variants_now_postgres_ms_per_job", "variants_before_postgres_ms_per_job"} <= figures.keys()
     assert all(float(figures[name]) > 0 for name in ("variants_now_postgres_ms_per_job", "variants_before_postgres_ms_per_job"))
+    # The `code:` variant's worktree is gone afterwards.
+    assert subprocess.run(["git", "worktree", "list"], cwd=ROOT, capture_output=True, text=True, check=True).stdout == worktrees
