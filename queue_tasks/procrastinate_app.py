@@ -78,8 +78,8 @@ async def check_connection(conn: psycopg.AsyncConnection) -> None:
     """The pool's check of a connection it is about to hand out, without a round trip when it can.
 
     Procrastinate's default (psycopg_pool's `check_connection`) sends an empty query at every
-    checkout: a model job checks out four times, a round trip each, ~7 % of a worker's CPU on short
-    jobs (bench/RESULTS.md). An idle pooled connection has nothing to read: no LISTEN runs on it, so
+    checkout: a model job checks out four times, a round trip each, 6.5 % of a worker's CPU on no-op
+    jobs (py-spy; bench/RESULTS.md, round four). An idle pooled connection has nothing to read: no LISTEN runs on it, so
     the server writes to it only to end it (a restart, pg_terminate_backend, a time-out), and the
     closing socket then reads as ready. So: a connection psycopg already knows to be closed is
     refused; one whose socket has something to read gets the full check (which raises if the server
