@@ -481,12 +481,15 @@ def _groups(conn: psycopg.Connection, query: str) -> list[str]:
 # --- The run --------------------------------------------------------------------------------------
 
 
-def _count_finished(database_url: str) -> tuple[int, int] | None:
-    """(finished, total) requests, or None while the database is unreachable."""
+def _count_finished(database_url: str) -> tuple[int, int, bool] | None:
+    """(finished, total) requests and whether model jobs are held now (the endpoint is marked down and
+    its next probe is still to come), or None while the database is unreachable."""
     try:
         with psycopg.connect(database_url, autocommit=True, connect_timeout=2) as conn:
             return conn.execute(
-                "SELECT count(*) FILTER (WHERE status IN ('succeeded', 'failed', 'cancelled')), count(*) FROM inkwell.requests"
+                """SELECT count(*) FILTER (WHERE status IN ('succeeded', 'failed', 'cancelled')), count(*),
+                          (SELECT down_since IS NOT NULL AND next_probe_at > now() FROM inkwell.model_endpoint)
+                     FROM inkwell.requests"""
             ).fetchone()
     except psycopg.OperationalError:
         return None
@@ -606,8 +609,11 @@ def run_chaos(config: ChaosConfig) -> ChaosReport:
             counts = _count_finished(database_url)
             now = time.monotonic()
             if counts is not None:
-                finished, total = counts
-                if finished != last_finished:
+                finished, total, held = counts
+                if finished != last_finished or held:
+                    # Nothing can finish while the model jobs are held by design: the endpoint was marked down
+                    # and waits for its next probe (back-off up to 30 s; a probe lost with a killed worker
+                    # doubles it). The stall clock starts when the held jobs may run again.
                     last_progress, last_finished = now, finished
                 share = finished / max(1, total)
                 outage_done = outage_window is not None or config.outage_seconds <= 0
