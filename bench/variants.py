@@ -9,11 +9,12 @@ statistics). A variant is a name, optionally `=` and parts joined by `+`: `env:N
 workers' environment), `sql:FILE` (statements run on its database after the copy, e.g. to put
 back what a migration removed and see what it cost; bench/sql/ has such files) and `code:REV` (its
 workers run the code of that git revision, checked out in a temporary worktree: a change to the
-worker's code against the commit before it, in the same run; the schema stays this checkout's). The mix is
-`bench.peers`'s: titles requests whose model call streams 20 pieces over `--seconds` from the local
-OpenAI-compatible server, `--workers` processes at `--concurrency`. Printed per round and variant: wall time, PostgreSQL CPU per job (all server
-processes, psutil) and worker CPU per job; at the end each variant's PostgreSQL CPU per job over the
-first variant's, round by round (the same machine load for both).
+worker's code against the commit before it, in the same run; the schema stays this checkout's).
+The mix is `bench.peers`'s: titles requests whose model call streams 20 pieces over `--seconds` from
+the local OpenAI-compatible server, `--workers` processes at `--concurrency`. Printed per round and
+variant: wall time, PostgreSQL CPU per job (all server processes, psutil) and worker CPU per job; at
+the end each variant's PostgreSQL CPU per job over the first variant's, round by round (the same
+machine load for both).
 """
 
 from __future__ import annotations
@@ -32,8 +33,8 @@ import psycopg
 
 from bench.common import (
     INKWELL_APP,
-    ROOT,
     INKWELL_QUEUE,
+    ROOT,
     cpu_by_process,
     cpu_since,
     inkwell_env,
@@ -151,7 +152,7 @@ def one_round(admin: psycopg.Connection, url: str, variant: Variant, number: int
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--variant", dest="variants", type=parse_variant, action="append", required=True,
-                        help="name[=env:NAME=VALUE,…+sql:FILE]; the first is the one the others are compared with")
+                        help="name[=env:NAME=VALUE,…+sql:FILE+code:REV]; the first is the one the others are compared with")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--jobs", type=int, default=1_000)
     parser.add_argument("--workers", type=int, default=2, help="worker processes")

@@ -62,8 +62,9 @@ def autocommit(conn: psycopg.Connection | psycopg.AsyncConnection):
 
     Every statement a worker sends on its own (Procrastinate's fetch and finish, reading a request,
     a progress write) is atomic by itself; without autocommit psycopg wrapped each in BEGIN … COMMIT,
-    two more round trips per statement: a model job's 16 round trips are 10 with it. Several statements that must hold
-    together still say so: `async with conn.transaction()` (the ending of a job, runner._end).
+    two more round trips per statement: a model job's 16 round trips are 10 with it. Several
+    statements that must hold together still say so: `async with conn.transaction()` (the ending of
+    a job, runner._end).
 
     Not `kwargs={"autocommit": True}`: Procrastinate opens its LISTEN connection with the pool's
     kwargs plus its own autocommit=True, and the name may be given once. The sync pool (an app used
